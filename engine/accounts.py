@@ -1,0 +1,168 @@
+"""Users, teams, passwords (argon2) and bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from engine import audit, clock
+from engine.authorization import ROLES, Principal
+from engine.errors import AlreadyExists, InputInvalid, NotAuthenticated
+from engine.models import ApiToken, SystemSetting, Team, User, UserTeam
+from engine.reference import TEAMS
+
+_hasher = PasswordHasher()
+#: A hash to verify against when the user does not exist, so that timing does not tell.
+_DUMMY_HASH = _hasher.hash("not a password")
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of a password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password against its argon2 hash."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def principal_for(session: Session, user: User) -> Principal:
+    """Build the engine's view of a user, with the team ids of their memberships."""
+    teams = session.scalars(select(UserTeam.team_id).where(UserTeam.user_id == user.id)).all()
+    return Principal(user.id, user.username, frozenset(user.roles), frozenset(teams))
+
+
+def resolve_team_ids(session: Session, names: list[str]) -> list[str]:
+    """Map team ids or names to ids; raise `InputInvalid` for unknown teams."""
+    ids, problems = [], []
+    for i, name in enumerate(names):
+        team_id = session.scalar(select(Team.id).where(or_(Team.id == name, Team.name == name)))
+        if team_id is None:
+            problems.append({"field": f"teams.{i}", "message": f"unknown team {name!r}"})
+        else:
+            ids.append(team_id)
+    if problems:
+        raise InputInvalid(problems)
+    return ids
+
+
+def create_user(
+    session: Session, *, username: str, password: str | None, roles: list[str],
+    teams: list[str], actor: str | None,
+) -> User:
+    """Create a user with roles and team memberships.
+
+    Raises `InputInvalid` for an unknown role or team and `AlreadyExists` for a taken name.
+    """
+    problems = [
+        {"field": f"roles.{i}", "message": f"unknown role {r!r}"}
+        for i, r in enumerate(roles) if r not in ROLES
+    ]
+    if not username.strip():
+        problems.append({"field": "username", "message": "must not be empty"})
+    if problems:
+        raise InputInvalid(problems)
+    team_ids = resolve_team_ids(session, teams)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AlreadyExists(f"user {username!r} exists")
+    user = User(username=username, password_hash=hash_password(password) if password else None,
+                roles=sorted(set(roles)), active=True, created_at=clock.now())
+    session.add(user)
+    session.flush()
+    for team_id in dict.fromkeys(team_ids):
+        session.add(UserTeam(user_id=user.id, team_id=team_id))
+    audit.record(session, type="user_created", actor=actor,
+                 data={"username": username, "roles": user.roles, "teams": team_ids})
+    return user
+
+
+def create_team(session: Session, *, team_id: str, name: str, actor: str | None) -> Team:
+    """Create a team; `AlreadyExists` when the id or the name is taken."""
+    taken = session.scalar(select(Team.id).where(or_(Team.id == team_id, Team.name == name)))
+    if taken is not None:
+        raise AlreadyExists(f"team {team_id!r} exists")
+    team = Team(id=team_id, name=name, created_at=clock.now())
+    session.add(team)
+    audit.record(session, type="team_created", actor=actor, data={"id": team_id, "name": name})
+    return team
+
+
+def ensure_reference_teams(session: Session) -> None:
+    """Create the teams of PROCESSES.md that do not exist yet."""
+    existing = set(session.scalars(select(Team.id)))
+    for team_id, name in TEAMS:
+        if team_id not in existing:
+            session.add(Team(id=team_id, name=name, created_at=clock.now()))
+
+
+def ensure_admin(session: Session, username: str, password: str) -> None:
+    """Create the bootstrap admin (`VIRTA_ADMIN_*`) if no user has that name."""
+    if session.scalar(select(User.id).where(User.username == username)) is None:
+        create_user(session, username=username, password=password, roles=["admin"], teams=[],
+                    actor="bootstrap")
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """Return the active user with this password, or raise `NotAuthenticated`."""
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        raise NotAuthenticated("wrong username or password")
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, ttl: timedelta) -> str:
+    """Create a bearer token for a user; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(ApiToken(token_hash=_token_hash(token), user_id=user.id, created_at=now,
+                         expires_at=now + ttl))
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User:
+    """Return the user of a valid, unexpired, unrevoked token, or raise `NotAuthenticated`."""
+    row = session.get(ApiToken, _token_hash(token))
+    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
+        raise NotAuthenticated("invalid or expired token")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise NotAuthenticated("invalid or expired token")
+    return user
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Invalidate a token at once (logout)."""
+    row = session.get(ApiToken, _token_hash(token))
+    if row is not None:
+        row.revoked_at = clock.now()
+
+
+def purge_expired_tokens(session: Session) -> None:
+    """Delete tokens that can no longer be used."""
+    session.execute(delete(ApiToken).where(ApiToken.expires_at <= clock.now()))
+
+
+def secret_key(session: Session, configured: str | None) -> str:
+    """The key that signs sessions: configured, or generated once and kept in the database."""
+    if configured:
+        return configured
+    row = session.get(SystemSetting, "secret_key")
+    if row is None:
+        row = SystemSetting(key="secret_key", value=secrets.token_urlsafe(48))
+        session.add(row)
+        session.flush()
+    return row.value

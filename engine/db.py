@@ -1,0 +1,156 @@
+"""Database engine, sessions and the unit of work.
+
+Engine functions receive a `Session` and may flush, never commit. The caller (a request or a
+worker message) runs them inside `unit_of_work`, which commits once, and retries the whole unit
+when a concurrent change won the race (`Conflict`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import Conflict
+from engine.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How often a unit of work is retried after losing a race.
+MAX_CONFLICT_RETRIES = 8
+
+
+def is_sqlite(url: str) -> bool:
+    """Tell whether a database URL points at SQLite."""
+    return url.startswith("sqlite")
+
+
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    # pysqlite's own transaction handling is switched off so that we can say BEGIN IMMEDIATE:
+    # a writer then takes the write lock at the start and never fails half-way with
+    # "database is locked" when it upgrades a read lock.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, *, writer: bool = True) -> Engine:
+    """Create a SQLAlchemy engine for `url`, tuned for SQLite (WAL) or PostgreSQL."""
+    if is_sqlite(url):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
+            max_overflow=20,
+        )
+        _configure_sqlite(engine, immediate=writer)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """The engines and session factories for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url, writer=True)
+        # On SQLite, readers use plain deferred transactions so that they never wait for the
+        # write lock; PostgreSQL needs no such split.
+        self.read_engine = make_engine(url, writer=False) if is_sqlite(url) else self.engine
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.ReadSession = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session; whatever it changed is rolled back."""
+        with self.ReadSession() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def unit_of_work(self, fn: Callable[[Session], T], *, retries: int = MAX_CONFLICT_RETRIES) -> T:
+        """Run `fn(session)` in one transaction and commit it.
+
+        A `Conflict` (or a serialization failure or deadlock from the database) rolls back and
+        runs `fn` again from the start, so `fn` must not have side effects outside the session;
+        work for after the commit goes through `after_commit`.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            session = self.Session()
+            try:
+                with session.begin():
+                    result = fn(session)
+                _run_after_commit(session)
+                return result
+            except (Conflict, IntegrityError, DBAPIError) as exc:
+                if not _is_retryable(exc) or attempt > retries:
+                    if isinstance(exc, IntegrityError | DBAPIError) and _is_retryable(exc):
+                        raise Conflict(str(exc.orig)) from None
+                    raise
+                log.debug("unit of work lost a race (attempt %d): %s", attempt, exc)
+                time.sleep(min(0.002 * 2**attempt, 0.2))
+            finally:
+                session.info.pop("after_commit", None)
+                session.close()
+
+
+def _is_retryable(exc: Exception) -> bool:
+    if isinstance(exc, Conflict):
+        return True
+    if isinstance(exc, IntegrityError):
+        # A double submit or a concurrent insert of the same row: running again finds the row.
+        return True
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock
+        return True
+    return "database is locked" in str(orig)
+
+
+def after_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run `fn` after the session's transaction commits; never after a rollback."""
+    session.info.setdefault("after_commit", []).append(fn)
+
+
+def _run_after_commit(session: Session) -> None:
+    for fn in session.info.pop("after_commit", []):
+        try:
+            fn()
+        except Exception:  # an after-commit hook must never undo or hide a committed change
+            log.exception("after-commit hook failed")
+
+
+@lru_cache(maxsize=4)
+def _database_for(url: str) -> Database:
+    return Database(url)
+
+
+def get_database(url: str | None = None) -> Database:
+    """Return the process-wide `Database` for `url` (default: the configured one)."""
+    return _database_for(url or get_settings().database_url)

@@ -1,0 +1,46 @@
+"""The functions that BPMN expressions and script tasks may call.
+
+This is a whitelist (CONTRACT.md "Functions available in BPMN expressions and
+scripts"): the script environment gets exactly these names and nothing else
+from the platform. Date rules are in PROCESSES.md §0.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from engine import calendar, clock
+
+
+def now() -> datetime:
+    """Return the platform clock's time as an aware datetime in Europe/Helsinki.
+
+    It follows the test hook of ``engine.clock`` (tests may move it). Use
+    ``.isoformat()`` for an ISO datetime with offset.
+    """
+    return clock.local_now()
+
+
+def today() -> str:
+    """Return today's date in Europe/Helsinki by the platform clock, as ``YYYY-MM-DD``."""
+    return clock.local_today().isoformat()
+
+
+def script_functions() -> dict[str, Callable[..., Any]]:
+    """Return a fresh name → function mapping of everything scripts may call.
+
+    ``add_business_days``, ``business_days_between``, ``next_business_day``,
+    ``add_months``, ``age_on`` (see ``engine.calendar``), ``now`` (aware
+    Europe/Helsinki datetime) and ``today`` (ISO date string).
+    """
+    return {
+        "add_business_days": calendar.add_business_days,
+        "business_days_between": calendar.business_days_between,
+        "next_business_day": calendar.next_business_day,
+        "add_months": calendar.add_months,
+        "age_on": calendar.age_on,
+        "now": now,
+        "today": today,
+    }

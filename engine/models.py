@@ -1,0 +1,272 @@
+"""SQLAlchemy models: the database is Virta's source of truth."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: JSON everywhere, JSONB on PostgreSQL so that it can be indexed.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+#: Integer primary keys that autoincrement on SQLite and are 64-bit on PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Virta table."""
+
+
+class Team(Base):
+    """A team of staff; a BPMN lane is bound to the team whose id or name equals its name."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    """A person (or a system account) who logs in."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UserTeam(Base):
+    """Membership of a user in a team."""
+
+    __tablename__ = "user_teams"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SystemSetting(Base):
+    """Key/value settings that the platform generates and keeps (e.g. the secret key)."""
+
+    __tablename__ = "system_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelFile(Base):
+    """One immutable deployed file (BPMN, DMN or form), addressed by name and content hash."""
+
+    __tablename__ = "model_files"
+    __table_args__ = (UniqueConstraint("name", "sha256"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deployed_by: Mapped[str | None] = mapped_column(String(150))
+
+
+class ProcessVersion(Base):
+    """An immutable, numbered version of an executable process and the files it runs with."""
+
+    __tablename__ = "process_versions"
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    process_id: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    dialect: Mapped[str] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    #: The file that defines the process.
+    bpmn_file_id: Mapped[int] = mapped_column(ForeignKey("model_files.id"))
+    #: Ids of every BPMN/DMN file the spec is built from (called processes, decisions).
+    file_ids: Mapped[list[int]] = mapped_column(JsonType)
+    #: Form file name -> model file id, as resolved at deploy.
+    form_files: Mapped[dict[str, int]] = mapped_column(JsonType, default=dict)
+    #: Names of messages that start this process.
+    start_messages: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deployed_by: Mapped[str | None] = mapped_column(String(150))
+
+
+class ProcessInstance(Base):
+    """A case: one running or finished process instance."""
+
+    __tablename__ = "process_instances"
+    __table_args__ = (Index("ix_instances_process_status", "process_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    #: Serialized workflow state, without the spec (the spec is per version).
+    state: Mapped[str] = mapped_column(Text)
+    #: Bumped on every save; a save with a stale revision is a lost update and is refused.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    started_by: Mapped[str | None] = mapped_column(String(150))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Hash of the newest audit event of this case: the head of its hash chain.
+    last_event_hash: Mapped[str | None] = mapped_column(String(64))
+
+    # Every UPDATE checks the revision it read: a concurrent save makes it fail (StaleDataError)
+    # instead of silently overwriting the other change.
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class HumanTask(Base):
+    """A user/manual task that is (or was) ready for a person: task lists read only this."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_status_team", "status", "team"),
+        Index("ix_tasks_status_assignee", "status", "assignee"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+    )
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    lane: Mapped[str | None] = mapped_column(String(255))
+    #: The team that works on it: candidateTeam/candidateGroups, else the lane's team.
+    team: Mapped[str | None] = mapped_column(String(255))
+    #: The form's file name or "camunda" for inline Camunda formData; None = no form.
+    form_key: Mapped[str | None] = mapped_column(String(255))
+    assignee: Mapped[str | None] = mapped_column(String(150))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_by: Mapped[str | None] = mapped_column(String(150))
+
+
+class Event(Base):
+    """An append-only audit event, hash-chained per case."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str | None] = mapped_column(String(150))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Incident(Base):
+    """Something that needs a person: a failed step, an unmatched message."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(150))
+
+
+class MessageSubscription(Base):
+    """A case waiting for a message: routes `POST /api/messages` without loading cases."""
+
+    __tablename__ = "message_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+    )
+    message_name: Mapped[str] = mapped_column(String(255), index=True)
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    #: The case's own correlation values, flat: {property id: value}.
+    correlation: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+
+class Notification(Base):
+    """An in-app notification to a user or to a team."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,24 @@
+"""Reference data that exists from the start: the teams of PROCESSES.md §1.1."""
+
+from __future__ import annotations
+
+#: (team id, Finnish name). Lanes bind to these by id or name (CONTRACT.md "Roles").
+TEAMS: tuple[tuple[str, str], ...] = (
+    ("central_preparation", "Maakunnallinen valmistelutiimi"),
+    ("start_services", "Työnhaun käynnistymispalvelut"),
+    ("lobby_phone", "Aula- ja puhelinpalvelu"),
+    ("ps_jns", "Henkilöasiakkaan palvelut, Joensuu"),
+    ("ps_jse", "Henkilöasiakkaan palvelut, Joensuun seutu"),
+    ("ps_kka", "Henkilöasiakkaan palvelut, Keski-Karjala"),
+    ("ps_pka", "Henkilöasiakkaan palvelut, Pielisen Karjala"),
+    ("jokerit", "Jokerit"),
+    ("career_guidance", "Ammatinvalinta- ja uraohjaus"),
+    ("tym", "TYM-asiakasvastaavat"),
+    ("integration_services", "Kotouttamispalvelut"),
+    ("employer_services", "Työnantajapalvelut"),
+    ("employer_services_lead", "Työnantajapalvelujen tiimivastaava"),
+    ("ecosystem_experts", "Työllisyyden ekosysteemin asiantuntijat"),
+    ("management", "Johtotiimi"),
+    ("development_company", "Kehittämisyhtiöt"),
+    ("tym_partners", "TYM-yhteistyökumppanit"),
+)

@@ -1,0 +1,537 @@
+"""Running cases: start, complete tasks, deliver messages, cancel, retry.
+
+Each public function takes a `Session`, changes the case, and leaves the commit to the caller's
+unit of work (`engine.db.Database.unit_of_work`). A case is loaded (from the in-process cache when
+its revision is current), advanced with SpiffWorkflow, and saved: its state (without the spec),
+its ready tasks in the `tasks` table, its message subscriptions, its status and data, and an
+audit event for every step, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit, clock
+from engine.authorization import Principal, require_start, require_task_work
+from engine.db import after_commit
+from engine.deploy import get_version, load_bundle
+from engine.errors import FormInvalid, InputInvalid, InvalidTransition, NotFound, TaskNotReady
+from engine.forms import validate_form_data
+from engine.models import (
+    HumanTask,
+    Incident,
+    MessageSubscription,
+    ProcessInstance,
+    ProcessVersion,
+    Team,
+)
+from engine.scripting import script_engine
+from engine.specs import SpecBundle, task_meta
+from engine.state import dump_state, load_state, to_jsonable
+
+log = logging.getLogger(__name__)
+
+RUNNING = "running"
+WAITING = "waiting"
+COMPLETED = "completed"
+ERROR = "error"
+CANCELLED = "cancelled"
+#: Statuses in which nothing more happens.
+FINAL = frozenset({COMPLETED, CANCELLED})
+#: How deep a message thrown by one case may trigger throws in others, in one transaction.
+MAX_MESSAGE_HOPS = 10
+#: Cases kept deserialized in memory per process.
+WORKFLOW_CACHE_SIZE = 2000
+
+
+class _WorkflowCache:
+    """Deserialized workflows by case id, valid only for the revision they were saved at."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, instance_id: int, revision: int) -> BpmnWorkflow | None:
+        # Taken out while in use: a failed unit of work must not leave a half-changed workflow.
+        with self._lock:
+            item = self._items.pop(instance_id, None)
+        return item[1] if item is not None and item[0] == revision else None
+
+    def put(self, instance_id: int, revision: int, wf: BpmnWorkflow) -> None:
+        with self._lock:
+            self._items[instance_id] = (revision, wf)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+workflow_cache = _WorkflowCache(WORKFLOW_CACHE_SIZE)
+
+
+@dataclass
+class _Case:
+    """A loaded case during one unit of work."""
+
+    session: Session
+    row: ProcessInstance
+    bundle: SpecBundle
+    wf: BpmnWorkflow
+    actor: str
+    thrown: list[Any] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- loading and saving
+
+
+def _open(session: Session, instance_id: int, actor: str) -> _Case:
+    row = session.get(ProcessInstance, instance_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"case {instance_id} not found")
+    pv = session.get(ProcessVersion, row.process_version_id)
+    if pv is None:
+        raise NotFound(f"model version of case {instance_id} not found")
+    bundle = load_bundle(session, pv)
+    wf = workflow_cache.take(row.id, row.revision)
+    if wf is None:
+        wf = load_state(row.state, bundle)
+    wf.script_engine = script_engine
+    return _Case(session, row, bundle, wf, actor)
+
+
+def _advance(case: _Case, *, hops: int = 0) -> None:
+    """Run engine steps until the case waits, then save everything that changed."""
+    wf = case.wf
+    incident: tuple[str | None, str, str | None] | None = None
+    try:
+        wf.refresh_timers()
+        wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
+    except SpiffWorkflowException as exc:
+        task = getattr(exc, "task", None)
+        element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+        incident = (element, _error_message(exc), str(task.id) if task is not None else None)
+    case.thrown.extend(wf.get_events())
+    _save(case, incident)
+    if case.thrown and hops < MAX_MESSAGE_HOPS:
+        from engine.messages import route_thrown  # messages builds on this module
+
+        thrown, case.thrown = case.thrown, []
+        route_thrown(case.session, thrown, source_id=case.row.id, actor=case.actor, hops=hops + 1)
+
+
+def _error_message(exc: Exception) -> str:
+    message = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    notes = getattr(exc, "__notes__", None) or getattr(exc, "notes", None) or []
+    return f"{message} ({' '.join(notes)})" if notes else message
+
+
+def _step_done(case: _Case, task: Any) -> None:
+    spec = task.task_spec
+    bpmn_id = getattr(spec, "bpmn_id", None)
+    if bpmn_id is None or spec.manual:
+        return
+    edef = getattr(spec, "event_definition", None)
+    kind = spec.__class__.__name__
+    if isinstance(edef, TimerEventDefinition):
+        etype = audit.TIMER_FIRED
+    elif isinstance(edef, MessageEventDefinition) and hasattr(spec, "catch"):
+        etype = audit.MESSAGE_RECEIVED if "Throw" not in kind and "Send" not in kind \
+            else audit.MESSAGE_SENT
+    else:
+        etype = audit.STEP_COMPLETED
+    audit.record(case.session, type=etype, actor=case.actor, instance=case.row,
+                 element_id=bpmn_id, task_id=str(task.id),
+                 data={"kind": kind, "name": getattr(spec, "bpmn_name", None)})
+
+
+def _status(wf: BpmnWorkflow, ready: list[Any]) -> str:
+    if wf.is_completed():
+        return COMPLETED
+    if wf.get_tasks(state=TaskState.ERROR):
+        return ERROR
+    return RUNNING if ready else WAITING
+
+
+def _current_data(wf: BpmnWorkflow) -> dict[str, Any]:
+    """What scripts and completed tasks have set so far, as JSON."""
+    if wf.is_completed():
+        return to_jsonable(wf.data)
+    merged: dict[str, Any] = {}
+    open_tasks = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED
+                              | TaskState.ERROR)
+    for task in open_tasks:
+        merged.update(task.data)
+    if not open_tasks and wf.last_task is not None:
+        merged.update(wf.last_task.data)
+    merged.update({k: v for k, v in wf.data.items() if k not in merged})
+    return to_jsonable(merged)
+
+
+def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> None:
+    session, row, wf = case.session, case.row, case.wf
+    ready = wf.get_tasks(state=TaskState.READY, manual=True)
+    _sync_tasks(case, ready)
+    _sync_subscriptions(case)
+    previous = row.status
+    status = _status(wf, ready)
+    if incident is not None:
+        status = ERROR
+        element, message, task_id = incident
+        session.add(Incident(instance_id=row.id, kind="error", element_id=element, task_id=task_id,
+                             message=message, status="open", created_at=clock.now()))
+        audit.record(session, type=audit.INCIDENT, actor=case.actor, instance=row,
+                     element_id=element, task_id=task_id, data={"message": message})
+    row.status = status
+    row.data = _current_data(wf)
+    row.state = dump_state(wf, case.bundle.dialect)
+    row.updated_at = clock.now()
+    if status == COMPLETED and previous != COMPLETED:
+        row.ended_at = row.updated_at
+        audit.record(session, type=audit.CASE_COMPLETED, actor=case.actor, instance=row)
+    session.flush()  # the revision check happens here: a lost race raises StaleDataError
+    revision, instance_id = row.revision, row.id
+    after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
+
+
+def _sync_tasks(case: _Case, ready: list[Any]) -> None:
+    session, row = case.session, case.row
+    ready_by_id = {str(t.id): t for t in ready}
+    rows = session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == row.id, HumanTask.status == "ready")).all()
+    known = set()
+    for task_row in rows:
+        known.add(task_row.id)
+        if task_row.id not in ready_by_id:
+            task_row.status = "cancelled"
+            task_row.completed_at = clock.now()
+            audit.record(session, type=audit.TASK_CANCELLED, actor=case.actor, instance=row,
+                         element_id=task_row.element_id, task_id=task_row.id)
+    for task_id, task in ready_by_id.items():
+        if task_id in known:
+            continue
+        spec = task.task_spec
+        meta = task_meta(spec)
+        team = _team_for(case, task, meta)
+        due = _due_for(case, task, meta)
+        form = case.bundle.form_for(spec)
+        session.add(HumanTask(
+            id=task_id, instance_id=row.id, element_id=spec.bpmn_id, name=spec.bpmn_name,
+            lane=spec.lane, team=team, form_key=meta.form_key if form else None,
+            assignee=None, due_at=due, status="ready", created_at=clock.now(),
+        ))
+        audit.record(session, type=audit.TASK_READY, actor=case.actor, instance=row,
+                     element_id=spec.bpmn_id, task_id=task_id,
+                     data={"name": spec.bpmn_name, "lane": spec.lane, "team": team,
+                           "due_at": due.isoformat() if due else None})
+
+
+def _team_for(case: _Case, task: Any, meta: Any) -> str | None:
+    name: str | None = task.task_spec.lane
+    if meta.team_expr:
+        value = case.wf.script_engine.evaluate(task, meta.team_expr)
+        name = str(value) if value not in (None, "") else name
+    elif meta.team_literal:
+        name = meta.team_literal
+    if name is None:
+        return None
+    team = case.session.scalar(select(Team.id).where((Team.id == name) | (Team.name == name)))
+    return team or name
+
+
+def _due_for(case: _Case, task: Any, meta: Any) -> datetime | None:
+    if not meta.due_expr:
+        return None
+    value = case.wf.script_engine.evaluate(task, meta.due_expr)
+    return to_due_at(value)
+
+
+def to_due_at(value: Any) -> datetime | None:
+    """A due date as an aware datetime: a plain date is due at its 23:59:59 in Helsinki."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=clock.TIMEZONE)
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59), tzinfo=clock.TIMEZONE)
+    if isinstance(value, timedelta):
+        return clock.now() + value
+    raise ValueError(f"not a due date: {value!r}")
+
+
+def _sync_subscriptions(case: _Case) -> None:
+    session, row, wf = case.session, case.row, case.wf
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        edef = getattr(task.task_spec, "event_definition", None)
+        if isinstance(edef, MessageEventDefinition):
+            corr = flat_correlation(task.workflow.correlations or wf.correlations,
+                                    edef.correlation_properties)
+            wanted[(edef.name, task.task_spec.bpmn_id)] = corr
+    existing = session.scalars(select(MessageSubscription).where(
+        MessageSubscription.instance_id == row.id)).all()
+    for sub in existing:
+        key = (sub.message_name, sub.element_id or "")
+        if key in wanted and wanted[key] == sub.correlation:
+            del wanted[key]
+        else:
+            session.delete(sub)
+    for (name, element_id), corr in wanted.items():
+        session.add(MessageSubscription(instance_id=row.id, message_name=name,
+                                        element_id=element_id, correlation=corr))
+
+
+def flat_correlation(correlations: dict[str, dict[str, Any]], props: list[Any]) -> dict[str, Any]:
+    """The case's known values of a message's correlation properties: {property id: value}."""
+    flat: dict[str, Any] = {}
+    for prop in props:
+        for key in prop.correlation_keys:
+            values = correlations.get(key) or {}
+            if prop.name in values:
+                flat[prop.name] = to_jsonable(values[prop.name])
+    return flat
+
+
+# ---------------------------------------------------------------- public operations
+
+
+def start_case(
+    session: Session, *, process_id: str, principal: Principal, version: int | None = None,
+    data: dict[str, Any] | None = None, start_event: Any = None,
+) -> ProcessInstance:
+    """Start a case of a process version (default: the latest) with initial data.
+
+    `start_event` is a message that starts the case (a message start event catches it).
+    """
+    require_start(principal)
+    if data is not None and not isinstance(data, dict):
+        raise InputInvalid([{"field": "data", "message": "must be an object"}])
+    pv = get_version(session, process_id, version)
+    bundle = load_bundle(session, pv)
+    wf = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=script_engine)
+    wf.task_tree.data.update(copy.deepcopy(data or {}))
+    now = clock.now()
+    row = ProcessInstance(process_version_id=pv.id, process_id=pv.process_id, version=pv.version,
+                          status=RUNNING, state="", data=to_jsonable(data or {}),
+                          started_by=principal.username, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
+                 element_id=process_id, data={"version": pv.version, "data": row.data})
+    case = _Case(session, row, bundle, wf, principal.username)
+    if start_event is not None:
+        try:
+            wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
+        except SpiffWorkflowException:
+            pass  # reported by _advance below, which runs the steps again
+        wf.catch(start_event)
+    _advance(case)
+    return row
+
+
+def _task_row(session: Session, task_id: str, *, lock: bool = False) -> HumanTask:
+    row = session.get(HumanTask, task_id, with_for_update=lock)
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return row
+
+
+def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
+                  principal: Principal) -> ProcessInstance:
+    """Complete a ready user task with form data, then run the case until it waits.
+
+    Raises `NotFound`, `NotAllowed` (another team's task), `TaskNotReady` (already done, or held
+    by someone else) and `FormInvalid` (per-field problems; nothing changes).
+    """
+    if not isinstance(data, dict):
+        raise InputInvalid([{"field": "data", "message": "must be an object"}])
+    task_row = _task_row(session, task_id)
+    require_task_work(principal, task_row)
+    if task_row.status != "ready":
+        raise TaskNotReady(f"task {task_id} is {task_row.status}")
+    if task_row.assignee not in (None, principal.username) and not principal.is_admin:
+        raise TaskNotReady(f"task {task_id} is held by {task_row.assignee}")
+    case = _open(session, task_row.instance_id, principal.username)
+    session.refresh(task_row)
+    if task_row.status != "ready":
+        raise TaskNotReady(f"task {task_id} is {task_row.status}")
+    task = case.wf.get_task_from_id(UUID(task_id))
+    if task is None or task.state != TaskState.READY:
+        raise TaskNotReady(f"task {task_id} is not ready")
+    form = case.bundle.form_for(task.task_spec)
+    if form is not None:
+        errors = validate_form_data(form, data, previous=to_jsonable(task.data))
+        if errors:
+            raise FormInvalid([{"field": e.field, "message": e.message} for e in errors])
+    before = to_jsonable(task.data)
+    task.data.update(copy.deepcopy(data))
+    changed = {k: v for k, v in to_jsonable(data).items() if before.get(k) != v}
+    try:
+        task.run()
+    except SpiffWorkflowException as exc:
+        raise InvalidTransition(_error_message(exc)) from exc
+    task_row.status = "completed"
+    task_row.completed_at = clock.now()
+    task_row.completed_by = principal.username
+    audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
+                 element_id=task_row.element_id, task_id=task_id, data={"changed": changed})
+    _advance(case)
+    return case.row
+
+
+def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
+    """Take a ready task for oneself; `TaskNotReady` if someone else holds it."""
+    row = _task_row(session, task_id, lock=True)
+    require_task_work(principal, row)
+    if row.status != "ready":
+        raise TaskNotReady(f"task {task_id} is {row.status}")
+    if row.assignee not in (None, principal.username):
+        raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
+    if row.assignee is None:
+        row.assignee = principal.username
+        instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+        audit.record(session, type=audit.TASK_CLAIMED, actor=principal.username,
+                     instance=instance, element_id=row.element_id, task_id=task_id)
+    return row
+
+
+def unclaim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
+    """Give a claimed task back to its team; `TaskNotReady` if someone else holds it."""
+    row = _task_row(session, task_id, lock=True)
+    require_task_work(principal, row)
+    if row.status != "ready":
+        raise TaskNotReady(f"task {task_id} is {row.status}")
+    if row.assignee not in (None, principal.username) and not principal.is_admin:
+        raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
+    if row.assignee is not None:
+        row.assignee = None
+        instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+        audit.record(session, type=audit.TASK_UNCLAIMED, actor=principal.username,
+                     instance=instance, element_id=row.element_id, task_id=task_id)
+    return row
+
+
+def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> ProcessInstance:
+    """Cancel a case: its open tasks are cancelled and nothing more happens."""
+    case = _open(session, instance_id, principal.username)
+    if case.row.status in FINAL:
+        raise InvalidTransition(f"case {instance_id} is already {case.row.status}")
+    case.wf.cancel()
+    for task_row in session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.status == "ready")):
+        task_row.status = "cancelled"
+        task_row.completed_at = clock.now()
+    for sub in session.scalars(select(MessageSubscription).where(
+            MessageSubscription.instance_id == instance_id)):
+        session.delete(sub)
+    row = case.row
+    row.status = CANCELLED
+    row.ended_at = row.updated_at = clock.now()
+    row.state = dump_state(case.wf, case.bundle.dialect)
+    audit.record(session, type=audit.CASE_CANCELLED, actor=principal.username, instance=row)
+    session.flush()
+    return row
+
+
+def retry_incident(session: Session, *, incident_id: int, principal: Principal) -> Incident:
+    """Run a failed step again and mark the incident resolved when the case moves on."""
+    incident = session.get(Incident, incident_id, with_for_update=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    if incident.status != "open":
+        raise InvalidTransition(f"incident {incident_id} is {incident.status}")
+    if incident.kind == "unmatched_message":
+        from engine.messages import redeliver  # messages builds on this module
+
+        return redeliver(session, incident=incident, principal=principal)
+    if incident.instance_id is None:
+        raise InvalidTransition("this incident has no case to retry")
+    case = _open(session, incident.instance_id, principal.username)
+    for task in case.wf.get_tasks(state=TaskState.ERROR):
+        task._set_state(TaskState.READY)
+    incident.status = "resolved"
+    incident.resolved_at = clock.now()
+    incident.resolved_by = principal.username
+    audit.record(session, type=audit.INCIDENT_RESOLVED, actor=principal.username,
+                 instance=case.row, element_id=incident.element_id, data={"incident": incident.id})
+    _advance(case)
+    return incident
+
+
+def deliver_to_case(session: Session, *, instance_id: int, event_name: str, payload: Any,
+                    correlation: dict[str, Any], actor: str, hops: int = 0) -> bool:
+    """Give a message to one waiting case; return whether the case caught it."""
+    from SpiffWorkflow.bpmn.util import BpmnEvent
+
+    case = _open(session, instance_id, actor)
+    if case.row.status in FINAL:
+        return False
+    for task in case.wf.get_tasks(state=TaskState.WAITING):
+        edef = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(edef, MessageEventDefinition) or edef.name != event_name:
+            continue
+        nested: dict[str, dict[str, Any]] = {}
+        for prop in edef.correlation_properties:
+            if prop.name in correlation:
+                for key in prop.correlation_keys:
+                    nested.setdefault(key, {})[prop.name] = correlation[prop.name]
+        event = BpmnEvent(edef, payload if payload is not None else {}, nested)
+        if not edef.catches(task, event):
+            continue
+        case.wf.catch(event)
+        audit.record(session, type=audit.MESSAGE_RECEIVED, actor=actor, instance=case.row,
+                     element_id=task.task_spec.bpmn_id, task_id=str(task.id),
+                     data={"message": event_name, "correlation": correlation})
+        _advance(case, hops=hops)
+        return True
+    return False
+
+
+def instance_to_dict(session: Session, row: ProcessInstance, principal: Principal | None = None
+                     ) -> dict[str, Any]:
+    """The public shape of a case (`GET /api/process-instances/{id}`)."""
+    from engine.authorization import can_see_task
+
+    tasks = session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == row.id, HumanTask.status == "ready").order_by(HumanTask.created_at)
+    ).all()
+    visible = [t for t in tasks if principal is None or can_see_task(principal, t)]
+    return {
+        "id": row.id, "process_id": row.process_id, "version": row.version,
+        "status": row.status, "data": row.data,
+        "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+        "started_by": row.started_by,
+        "ready_tasks": [task_to_dict(t) for t in visible],
+    }
+
+
+def task_to_dict(t: HumanTask) -> dict[str, Any]:
+    """The public shape of a task (`GET /api/tasks`)."""
+    return {
+        "id": t.id, "instance_id": t.instance_id, "element_id": t.element_id, "name": t.name,
+        "lane": t.lane, "team": t.team, "assignee": t.assignee,
+        "due_at": t.due_at.isoformat() if t.due_at else None, "status": t.status,
+        "form_key": t.form_key, "created_at": t.created_at.isoformat(),
+        "completed_at": t.completed_at.isoformat() if t.completed_at else None,
+        "completed_by": t.completed_by,
+    }

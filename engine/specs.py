@@ -1,0 +1,299 @@
+"""Parsing BPMN/DMN into SpiffWorkflow specs, and the per-version spec cache.
+
+A process version's spec is parsed once per process and shared by every case on that version;
+cases store only their state (see `engine.state`), never the spec.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util import task as _bpmn_task_util
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
+from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
+from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import UserTaskParser as SpiffUserTaskParser
+from SpiffWorkflow.spiff.specs.defaults import UserTask as SpiffUserTask
+from SpiffWorkflow.util import task as _task_util
+
+from engine.forms import FormDefinition, form_from_camunda_fields
+
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+#: SpiffWorkflow's task iterators stop at depth 1000, so a case that loops a few hundred times
+#: would silently look stuck or even completed (notes/spiffworkflow.md §1a). Virta also prunes
+#: finished rounds, but the depth limit must never be what stops a walk.
+MAX_TREE_DEPTH = 10_000_000
+
+for _cls in (_task_util.TaskIterator, _bpmn_task_util.BpmnTaskIterator):
+    _defaults = list(_cls.__init__.__defaults__ or ())
+    _cls.__init__.__defaults__ = tuple(MAX_TREE_DEPTH if d == 1000 else d for d in _defaults)
+
+#: How many parsed versions each process keeps in memory.
+SPEC_CACHE_SIZE = 256
+
+_SAFE_XML = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def parse_xml(content: bytes) -> etree._Element:
+    """Parse XML safely: no external entities, no network, no DTD loading, bounded size.
+
+    Raises `etree.XMLSyntaxError` (with `.lineno`) on malformed input.
+    """
+    parser = etree.XMLParser(**_SAFE_XML)
+    root = etree.fromstring(content, parser)
+    if root is None:
+        raise etree.XMLSyntaxError("empty document", None, 1, 0)
+    for node in root.iter(etree.Entity):  # refuse documents that carry entity references
+        raise etree.XMLSyntaxError("entity references are not allowed", None, node.sourceline, 0)
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise etree.XMLSyntaxError("a DOCTYPE is not allowed", None, 1, 0)
+    return root
+
+
+def detect_dialect(content: bytes) -> str:
+    """Return "camunda" for Camunda Modeler files, "spiff" for SpiffWorkflow/plain BPMN."""
+    text = content.decode("utf-8", "replace")
+    if CAMUNDA_MODEL_NS in text and SPIFF_NS not in text:
+        return "camunda"
+    return "spiff"
+
+
+def _camunda_extras(node: etree._Element) -> dict[str, Any]:
+    """Read the Camunda attributes and formData that Virta understands on a user task."""
+    ns = {"camunda": CAMUNDA_MODEL_NS}
+    extras: dict[str, Any] = {}
+    for attr in ("candidateGroups", "candidateUsers", "assignee", "dueDate", "formKey"):
+        value = node.get(f"{{{CAMUNDA_MODEL_NS}}}{attr}")
+        if value:
+            extras[f"camunda:{attr}"] = value
+    fields = []
+    for xml_field in node.xpath(".//camunda:formData/camunda:formField", namespaces=ns):
+        fields.append({
+            "id": xml_field.get("id"),
+            "label": xml_field.get("label"),
+            "type": xml_field.get("type"),
+            "default": xml_field.get("defaultValue"),
+            "values": [
+                {"id": v.get("id"), "name": v.get("name")}
+                for v in xml_field.xpath("./camunda:value", namespaces=ns)
+            ],
+            "validation": [
+                {"name": c.get("name"), "config": c.get("config")}
+                for c in xml_field.xpath("./camunda:validation/camunda:constraint", namespaces=ns)
+            ],
+            "properties": {
+                p.get("id"): p.get("value")
+                for p in xml_field.xpath("./camunda:properties/camunda:property", namespaces=ns)
+            },
+        })
+    if fields:
+        extras["camunda:formData"] = fields
+    return extras
+
+
+class _SpiffUserTaskParser(SpiffUserTaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        extensions.update(_camunda_extras(self.node if node is None else node))
+        return extensions
+
+
+class _CamundaUserTaskParser(CamundaUserTaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        extensions.update(_camunda_extras(self.node if node is None else node))
+        return extensions
+
+
+class VirtaSpiffParser(SpiffBpmnParser):
+    """The SpiffWorkflow parser, which also reads Camunda formData on user tasks."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (_SpiffUserTaskParser, SpiffUserTask),
+    }
+
+
+class VirtaCamundaParser(CamundaParser):
+    """The Camunda parser; also keeps candidateGroups, dueDate and formData without formKey."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (_CamundaUserTaskParser, CamundaUserTask),
+    }
+
+
+def make_parser(dialect: str) -> SpiffBpmnParser | CamundaParser:
+    """Return a fresh parser for a dialect, validating against the BPMN XSD."""
+    if dialect == "camunda":
+        return VirtaCamundaParser(validator=BpmnValidator())
+    return VirtaSpiffParser(validator=VALIDATOR)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A BPMN or DMN file as stored."""
+
+    name: str
+    kind: str
+    content: bytes
+
+
+def add_files(parser: Any, files: Iterable[SourceFile]) -> None:
+    """Add BPMN and DMN files to a parser; raises `ValidationException` naming the file."""
+    for f in files:
+        try:
+            root = parse_xml(f.content)
+        except etree.XMLSyntaxError as exc:
+            raise ValidationException(
+                f"not well-formed XML: {exc.msg}", file_name=f.name, line_number=exc.lineno
+            ) from None
+        if f.kind == "dmn":
+            parser.add_dmn_xml(root, filename=f.name)
+        else:
+            parser.add_bpmn_xml(root.getroottree(), filename=f.name)
+
+
+@dataclass(frozen=True)
+class TaskMeta:
+    """What Virta needs to know about a user task, read from its extensions."""
+
+    form_key: str | None = None
+    ui_key: str | None = None
+    camunda_fields: tuple[dict[str, Any], ...] | None = None
+    team_expr: str | None = None
+    team_literal: str | None = None
+    due_expr: str | None = None
+    instructions: str | None = None
+
+
+def task_meta(task_spec: Any) -> TaskMeta:
+    """Read form, team and due-date settings of a user task from either dialect."""
+    ext: dict[str, Any] = getattr(task_spec, "extensions", None) or {}
+    props: dict[str, str] = ext.get("properties") or {}
+    camunda_fields = ext.get("camunda:formData")
+    form_key = props.get("formJsonSchemaFilename")
+    if form_key is None and camunda_fields:
+        form_key = "camunda"
+    team_expr = props.get("candidateTeam")
+    team_literal = None
+    groups = ext.get("camunda:candidateGroups")
+    if team_expr is None and groups:
+        groups = groups.strip()
+        if groups.startswith("${") and groups.endswith("}"):
+            team_expr = groups[2:-1]
+        else:
+            team_literal = groups.split(",")[0].strip()
+    due = props.get("dueDate")
+    camunda_due = ext.get("camunda:dueDate")
+    if due is None and camunda_due:
+        due = camunda_due[2:-1] if camunda_due.startswith("${") else repr(camunda_due)
+    instructions = ext.get("instructionsForEndUser") or getattr(task_spec, "documentation", None)
+    return TaskMeta(
+        form_key=form_key,
+        ui_key=props.get("formUiSchemaFilename"),
+        camunda_fields=tuple(camunda_fields) if camunda_fields else None,
+        team_expr=team_expr,
+        team_literal=team_literal,
+        due_expr=due,
+        instructions=instructions,
+    )
+
+
+@dataclass
+class SpecBundle:
+    """A process version ready to run: its parsed spec, called specs and forms."""
+
+    version_id: int
+    process_id: str
+    dialect: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _form_cache: dict[str, FormDefinition | None] = field(default_factory=dict)
+
+    def form_for(self, task_spec: Any) -> FormDefinition | None:
+        """Return the form of a user task, or None when it has none."""
+        key = f"{task_spec._wf_spec.name}:{task_spec.name}"
+        if key not in self._form_cache:
+            meta = task_meta(task_spec)
+            form: FormDefinition | None = None
+            if meta.form_key == "camunda" and meta.camunda_fields:
+                form = form_from_camunda_fields(list(meta.camunda_fields))
+            elif meta.form_key is not None:
+                schema = self.forms.get(meta.form_key)
+                ui = self.forms.get(meta.ui_key) if meta.ui_key else None
+                if schema is not None:
+                    form = FormDefinition(schema=schema, ui_schema=ui)
+            self._form_cache[key] = form
+        return self._form_cache[key]
+
+    def all_specs(self) -> list[BpmnProcessSpec]:
+        """The top spec and every called/embedded spec."""
+        return [self.spec, *self.subprocess_specs.values()]
+
+
+def start_message_names(spec: BpmnProcessSpec) -> list[str]:
+    """Names of the messages that start a process (message start events)."""
+    names = []
+    for ts in spec.task_specs.values():
+        if isinstance(ts, StartEvent):
+            edef = getattr(ts, "event_definition", None)
+            if isinstance(edef, MessageEventDefinition):
+                names.append(edef.name)
+    return names
+
+
+class SpecCache:
+    """A small LRU of parsed process versions, keyed by version id; thread-safe."""
+
+    def __init__(self, size: int = SPEC_CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[int, SpecBundle] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version_id: int) -> SpecBundle | None:
+        with self._lock:
+            bundle = self._items.get(version_id)
+            if bundle is not None:
+                self._items.move_to_end(version_id)
+            return bundle
+
+    def put(self, bundle: SpecBundle) -> None:
+        with self._lock:
+            self._items[bundle.version_id] = bundle
+            self._items.move_to_end(bundle.version_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+spec_cache = SpecCache()
+
+
+def build_bundle(
+    *, version_id: int, process_id: str, dialect: str, files: list[SourceFile],
+    forms: dict[str, dict[str, Any]],
+) -> SpecBundle:
+    """Parse a version's files into a `SpecBundle`."""
+    parser = make_parser(dialect)
+    add_files(parser, files)
+    spec = parser.get_spec(process_id)
+    subs = parser.get_subprocess_specs(process_id)
+    return SpecBundle(version_id, process_id, dialect, spec, subs, forms)
