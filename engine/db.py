@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import Conflict
 from engine.settings import get_settings
@@ -108,11 +109,11 @@ class Database:
                     result = fn(session)
                 _run_after_commit(session)
                 return result
-            except (Conflict, IntegrityError, DBAPIError) as exc:
-                if not _is_retryable(exc) or attempt > retries:
-                    if isinstance(exc, IntegrityError | DBAPIError) and _is_retryable(exc):
-                        raise Conflict(str(exc.orig)) from None
+            except (Conflict, StaleDataError, IntegrityError, DBAPIError) as exc:
+                if not _is_retryable(exc):
                     raise
+                if attempt > retries:
+                    raise Conflict(f"gave up after {attempt} attempts: {exc}") from None
                 log.debug("unit of work lost a race (attempt %d): %s", attempt, exc)
                 time.sleep(min(0.002 * 2**attempt, 0.2))
             finally:
@@ -121,7 +122,7 @@ class Database:
 
 
 def _is_retryable(exc: Exception) -> bool:
-    if isinstance(exc, Conflict):
+    if isinstance(exc, Conflict | StaleDataError):
         return True
     if isinstance(exc, IntegrityError):
         # A double submit or a concurrent insert of the same row: running again finds the row.

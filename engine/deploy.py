@@ -57,7 +57,8 @@ class _Candidate:
     start_messages: list[str]
 
 
-def _kind(name: str) -> str | None:
+def file_kind(name: str) -> str | None:
+    """"bpmn", "dmn" or "form" by file name; None for anything else."""
     lower = name.lower()
     if lower.endswith(DMN_SUFFIXES):
         return "dmn"
@@ -176,7 +177,7 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
     if not files:
         raise DeploymentInvalid([_problem(None, "no files were given")])
     for name, content in files:
-        kind = _kind(name)
+        kind = file_kind(name)
         if kind is None:
             problems.append(_problem(name, "unknown file type: use .bpmn, .dmn or .json"))
         elif len(content) > settings.max_model_bytes:

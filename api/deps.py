@@ -1,0 +1,39 @@
+"""FastAPI dependencies: the database and the logged-in user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from engine import accounts
+from engine.authorization import Principal
+from engine.db import Database
+from engine.errors import NotAuthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/token")
+
+
+def get_db(request: Request) -> Database:
+    """The app's database."""
+    db: Database = request.app.state.db
+    return db
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_principal(
+    db: DbDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The user behind the bearer token; 401 without a valid one."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise NotAuthenticated("a bearer token is required")
+    with db.reading() as session:
+        user = accounts.user_for_token(session, credentials.credentials)
+        return accounts.principal_for(session, user)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,38 @@
+"""The FastAPI app: REST API under /api (and, later, the staff pages)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from api import errors
+from api.deps import get_principal
+from api.routes import (
+    accounts,
+    auth,
+    health,
+    incidents,
+    messages,
+    notifications,
+    process_instances,
+    process_models,
+    tasks,
+)
+from engine.db import Database, get_database
+
+
+def create_app(db: Database | None = None) -> FastAPI:
+    """Build the app on a database (default: the configured one)."""
+    app = FastAPI(title="Virta", version="0.1.0",
+                  description="BPMN workflow platform for Finnish public employment services")
+    app.state.db = db or get_database()
+    errors.install(app)
+    api = APIRouter(prefix="/api")
+    api.include_router(health.router)
+    api.include_router(auth.router)
+    secured = APIRouter(dependencies=[Depends(get_principal)])
+    for module in (process_models, process_instances, tasks, messages, incidents,
+                   notifications, accounts):
+        secured.include_router(module.router)
+    api.include_router(secured)
+    app.include_router(api)
+    return app

@@ -1,0 +1,89 @@
+"""Cases (process instances)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import CurrentPrincipal, DbDep
+from engine import audit, runner
+from engine.authorization import require_case_change
+from engine.errors import NotFound
+from engine.models import ProcessInstance
+
+router = APIRouter(prefix="/process-instances", tags=["cases"])
+
+
+class StartRequest(BaseModel):
+    process_id: str = Field(min_length=1, max_length=255)
+    version: int | None = Field(default=None, ge=1)
+    data: dict[str, Any] | None = None
+
+
+def _get(session: Session, instance_id: int) -> ProcessInstance:
+    row = session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"case {instance_id} not found")
+    return row
+
+
+@router.post("", status_code=201)
+def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Start a case of a process model (latest version unless one is given)."""
+    def work(session: Session) -> dict[str, Any]:
+        row = runner.start_case(session, process_id=body.process_id, version=body.version,
+                                data=body.data, principal=principal)
+        return runner.instance_to_dict(session, row, principal)
+
+    return db.unit_of_work(work)
+
+
+@router.get("")
+def list_cases(
+    db: DbDep, principal: CurrentPrincipal,
+    process_id: str | None = None, status: str | None = None,
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    """Cases, newest first, filtered by process and status."""
+    query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)
+    if process_id:
+        query = query.where(ProcessInstance.process_id == process_id)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    with db.reading() as session:
+        return [
+            {"id": r.id, "process_id": r.process_id, "version": r.version, "status": r.status,
+             "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat()}
+            for r in session.scalars(query)
+        ]
+
+
+@router.get("/{instance_id}")
+def get_case(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """A case with its current data and ready tasks."""
+    with db.reading() as session:
+        return runner.instance_to_dict(session, _get(session, instance_id), principal)
+
+
+@router.post("/{instance_id}/cancel")
+def cancel(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Cancel a case."""
+    require_case_change(principal)
+
+    def work(session: Session) -> dict[str, Any]:
+        row = runner.cancel_case(session, instance_id=instance_id, principal=principal)
+        return runner.instance_to_dict(session, row, principal)
+
+    return db.unit_of_work(work)
+
+
+@router.get("/{instance_id}/history")
+def history(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Every event of a case, oldest first."""
+    with db.reading() as session:
+        _get(session, instance_id)
+        return {"events": [audit.event_to_dict(e) for e in audit.history(session, instance_id)]}

@@ -1,0 +1,77 @@
+"""User tasks: list, read, claim, complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from api.deps import CurrentPrincipal, DbDep
+from engine import runner, tasks
+from engine.models import HumanTask
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+class CompleteRequest(BaseModel):
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get("")
+def list_tasks(
+    db: DbDep, principal: CurrentPrincipal,
+    instance_id: int | None = None, lane: str | None = None, team: str | None = None,
+    assignee: str | None = None, status: str = "ready",
+    limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    """Tasks the caller may see, filtered; ready ones unless `status` says otherwise."""
+    query = select(HumanTask).where(HumanTask.status == status)
+    if instance_id is not None:
+        query = query.where(HumanTask.instance_id == instance_id)
+    if lane:
+        query = query.where(HumanTask.lane == lane)
+    if team:
+        query = query.where(HumanTask.team == team)
+    if assignee:
+        query = query.where(HumanTask.assignee == assignee)
+    if not principal.reads_everything:
+        query = query.where(or_(HumanTask.team.in_(principal.teams),
+                                HumanTask.assignee == principal.username))
+    query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset)
+    with db.reading() as session:
+        return [runner.task_to_dict(t) for t in session.scalars(query)]
+
+
+@router.get("/{task_id}")
+def get_task(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """A task with its form definition and instructions."""
+    with db.reading() as session:
+        return tasks.task_detail(session, task_id=task_id, principal=principal)
+
+
+@router.post("/{task_id}/claim")
+def claim(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Take the task; 409 if someone else holds it."""
+    return db.unit_of_work(lambda s: runner.task_to_dict(
+        runner.claim_task(s, task_id=task_id, principal=principal)))
+
+
+@router.post("/{task_id}/unclaim")
+def unclaim(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Give the task back to its team; 409 if someone else holds it."""
+    return db.unit_of_work(lambda s: runner.task_to_dict(
+        runner.unclaim_task(s, task_id=task_id, principal=principal)))
+
+
+@router.post("/{task_id}/complete")
+def complete(task_id: str, body: CompleteRequest, db: DbDep, principal: CurrentPrincipal
+             ) -> dict[str, Any]:
+    """Complete the task with form data; answers the case."""
+    def work(session: Session) -> dict[str, Any]:
+        row = runner.complete_task(session, task_id=task_id, data=body.data, principal=principal)
+        return runner.instance_to_dict(session, row, principal)
+
+    return db.unit_of_work(work)

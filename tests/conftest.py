@@ -1,0 +1,153 @@
+"""Shared fixtures: a fresh, migrated database per test (SQLite or a real PostgreSQL) and an
+API client logged in as an admin.
+
+`VIRTA_TEST_DB=postgresql` runs the suite on a throwaway PostgreSQL server; the default is
+SQLite. `scripts/test` runs the suite once with each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine import migrate, runner, specs
+from engine.bootstrap import bootstrap
+from engine.db import Database
+from engine.settings import Settings
+from tests.services import PostgresServer, ServiceUnavailable, require
+
+TEST_DB = os.environ.get("VIRTA_TEST_DB", "sqlite")
+DATA = Path(__file__).parent / "data"
+CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+ADMIN = ("admin", "admin-password-1")
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    """One PostgreSQL server for the whole run (only when the suite runs on PostgreSQL)."""
+    if TEST_DB != "postgresql":
+        yield None
+        return
+    try:
+        server = PostgresServer().start()
+    except ServiceUnavailable as exc:
+        require("postgresql", str(exc))
+        raise
+    template = server.create_database("virta_template")
+    migrate.upgrade(template)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("template") / "virta.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer | None, sqlite_template: Path,
+                 tmp_path: Path) -> str:
+    """The URL of a fresh database with the schema applied through Alembic."""
+    if postgres is not None:
+        name = f"virta_test_{os.getpid()}_{next(_counter)}"
+        with postgres.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE virta_template')
+        return postgres.url_for(name)
+    path = tmp_path / "virta.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Explicit settings, independent of the developer's shell."""
+    return Settings(admin_user=ADMIN[0], admin_password=ADMIN[1],
+                    processes_dir=tmp_path / "no-processes", forms_dir=tmp_path / "no-forms")
+
+
+@pytest.fixture
+def db(database_url: str, settings: Settings) -> Iterator[Database]:
+    """A bootstrapped database: reference teams and the admin exist."""
+    runner.workflow_cache.clear()
+    specs.spec_cache.clear()
+    database = Database(database_url)
+    bootstrap(database, settings, deploy_models=False)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        runner.workflow_cache.clear()
+        specs.spec_cache.clear()
+
+
+class Api:
+    """A TestClient that logs in and raises on unexpected status codes."""
+
+    def __init__(self, client: TestClient, username: str, password: str) -> None:
+        self.client = client
+        self.username = username
+        answer = client.post("/api/auth/token", json={"username": username,
+                                                      "password": password})
+        assert answer.status_code == 200, answer.text
+        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    def call(self, method: str, path: str, expect: int | None = None, **kwargs: Any) -> Any:
+        answer = self.client.request(method, path, headers=self.headers, **kwargs)
+        if expect is not None:
+            assert answer.status_code == expect, f"{method} {path}: {answer.status_code} " \
+                                                 f"{answer.text}"
+        return answer
+
+    def get(self, path: str, expect: int | None = 200, **kw: Any) -> Any:
+        return self.call("GET", path, expect, **kw)
+
+    def post(self, path: str, expect: int | None = 200, **kw: Any) -> Any:
+        return self.call("POST", path, expect, **kw)
+
+    def deploy(self, *paths: Path, expect: int = 201) -> Any:
+        files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
+        return self.post("/api/process-models", expect, files=files)
+
+    def start(self, process_id: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        return self.post("/api/process-instances", 201,
+                         json={"process_id": process_id, "data": data or {}, **kw}).json()
+
+    def tasks(self, instance_id: int) -> list[dict[str, Any]]:
+        return self.get("/api/tasks", params={"instance_id": instance_id}).json()
+
+    def complete(self, task_id: str, data: dict[str, Any], expect: int = 200) -> Any:
+        return self.post(f"/api/tasks/{task_id}/complete", expect, json={"data": data})
+
+    def user(self, username: str, roles: list[str], teams: list[str]) -> Api:
+        password = f"{username}-password"
+        self.post("/api/users", 201, json={"username": username, "password": password,
+                                           "roles": roles, "teams": teams})
+        return Api(self.client, username, password)
+
+
+@pytest.fixture
+def app_client(db: Database) -> Iterator[TestClient]:
+    from api.main import create_app
+
+    with TestClient(create_app(db)) as client:
+        yield client
+
+
+@pytest.fixture
+def api(app_client: TestClient) -> Api:
+    """An API client logged in as the bootstrap admin."""
+    return Api(app_client, *ADMIN)

@@ -1,0 +1,1 @@
+"""The `virta` command: wires the engine, the API and the workers together."""
