@@ -293,7 +293,7 @@ def _resolve_forms(
             if not hasattr(ts, "extensions"):
                 continue
             meta = task_meta(ts)
-            if meta.camunda_fields:
+            if meta.form_key == "camunda" and meta.camunda_fields:
                 try:
                     form_from_camunda_fields(list(meta.camunda_fields))
                 except ValueError as exc:
@@ -306,6 +306,8 @@ def _resolve_forms(
                     used[key] = _sha(forms[key])
                     continue
                 stored = _latest_form(session, key)
+                if stored is None and key == meta.external_form_key:
+                    continue  # an external form that Virta does not hold: nothing to check
                 if stored is None:
                     problems.append(_problem(
                         file_of.get(spec.name), f"form file {key!r} is not deployed",

@@ -172,6 +172,8 @@ class TaskMeta:
     """What Virta needs to know about a user task, read from its extensions."""
 
     form_key: str | None = None
+    #: `camunda:formKey`: an external form; it is a deployed form file if one has that name.
+    external_form_key: str | None = None
     ui_key: str | None = None
     camunda_fields: tuple[dict[str, Any], ...] | None = None
     team_expr: str | None = None
@@ -186,7 +188,12 @@ def task_meta(task_spec: Any) -> TaskMeta:
     props: dict[str, str] = ext.get("properties") or {}
     camunda_fields = ext.get("camunda:formData")
     form_key = props.get("formJsonSchemaFilename")
-    if form_key is None and camunda_fields:
+    external = ext.get("camunda:formKey")
+    if form_key is None and external:
+        form_key = external
+    elif form_key is None and camunda_fields:
+        # Camunda Modeler's "generated task form": the inline fields are the form. With a
+        # formKey the author chose an external form instead, and inline fields are left-overs.
         form_key = "camunda"
     team_expr = props.get("candidateTeam")
     team_literal = None
@@ -204,6 +211,7 @@ def task_meta(task_spec: Any) -> TaskMeta:
     instructions = ext.get("instructionsForEndUser") or getattr(task_spec, "documentation", None)
     return TaskMeta(
         form_key=form_key,
+        external_form_key=external if form_key == external else None,
         ui_key=props.get("formUiSchemaFilename"),
         camunda_fields=tuple(camunda_fields) if camunda_fields else None,
         team_expr=team_expr,

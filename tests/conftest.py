@@ -129,7 +129,7 @@ class Api:
     def tasks(self, instance_id: int) -> list[dict[str, Any]]:
         return self.get("/api/tasks", params={"instance_id": instance_id}).json()
 
-    def complete(self, task_id: str, data: dict[str, Any], expect: int = 200) -> Any:
+    def complete(self, task_id: str, data: dict[str, Any], expect: int | None = 200) -> Any:
         return self.post(f"/api/tasks/{task_id}/complete", expect, json={"data": data})
 
     def user(self, username: str, roles: list[str], teams: list[str]) -> Api:
