@@ -97,6 +97,8 @@ class _Case:
     wf: BpmnWorkflow
     actor: str
     thrown: list[Any] = field(default_factory=list)
+    #: Data of the tasks completed in this unit of work, in completion order.
+    completed_data: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- loading and saving
@@ -144,6 +146,7 @@ def _error_message(exc: Exception) -> str:
 
 
 def _step_done(case: _Case, task: Any) -> None:
+    case.completed_data.append(task.data)
     spec = task.task_spec
     bpmn_id = getattr(spec, "bpmn_id", None)
     if bpmn_id is None or spec.manual:
@@ -170,19 +173,24 @@ def _status(wf: BpmnWorkflow, ready: list[Any]) -> str:
     return RUNNING if ready else WAITING
 
 
-def _current_data(wf: BpmnWorkflow) -> dict[str, Any]:
-    """What scripts and completed tasks have set so far, as JSON."""
+def _current_data(case: _Case) -> dict[str, Any]:
+    """What scripts and completed tasks have set so far, as JSON.
+
+    Parallel branches each carry their own data in SpiffWorkflow, so the case's data is the
+    previous snapshot, updated with every task completed since, then with the open tasks' data.
+    A completed case's data is the workflow's final data.
+    """
+    wf = case.wf
     if wf.is_completed():
         return to_jsonable(wf.data)
-    merged: dict[str, Any] = {}
+    merged: dict[str, Any] = dict(case.row.data or {})
+    for data in case.completed_data:
+        merged.update(to_jsonable(data))
     open_tasks = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED
                               | TaskState.ERROR)
     for task in open_tasks:
-        merged.update(task.data)
-    if not open_tasks and wf.last_task is not None:
-        merged.update(wf.last_task.data)
-    merged.update({k: v for k, v in wf.data.items() if k not in merged})
-    return to_jsonable(merged)
+        merged.update(to_jsonable(task.data))
+    return merged
 
 
 def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> None:
@@ -200,7 +208,8 @@ def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> N
         audit.record(session, type=audit.INCIDENT, actor=case.actor, instance=row,
                      element_id=element, task_id=task_id, data={"message": message})
     row.status = status
-    row.data = _current_data(wf)
+    row.data = _current_data(case)
+    case.completed_data.clear()
     row.state = dump_state(wf, case.bundle.dialect)
     row.updated_at = clock.now()
     if status == COMPLETED and previous != COMPLETED:
@@ -389,6 +398,7 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         task.run()
     except SpiffWorkflowException as exc:
         raise InvalidTransition(_error_message(exc)) from exc
+    case.completed_data.append(task.data)
     task_row.status = "completed"
     task_row.completed_at = clock.now()
     task_row.completed_by = principal.username
