@@ -19,7 +19,7 @@ def test_explore(api: Api) -> None:
     a = api.start("vacancy_case", {"vacancy_id": "V-77"})
     b = api.start("vacancy_case", {"vacancy_id": "V-78"})
     print(a, b)
-    r = api.post("/api/messages", None, json={"name": "vacancy_filled", "correlation": {"vacancy_id": "V-77"}, "payload": {"hired": "Aino"}})
+    r = api.post("/api/messages", None, json={"name": "vacancy_filled", "correlation": {"vacancy_id": "V-77"}, "payload": {"hired": "Aino", "vacancy_id": "V-77"}})
     print(r.status_code, r.text)
     print(api.get(f"/api/process-instances/{a['id']}").json())
     print(api.get(f"/api/process-instances/{b['id']}").json())
