@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -78,6 +79,14 @@ def _problem(file: str | None, message: str, element_id: str | None = None,
     return {"file": file, "element_id": element_id or None, "line": line, "message": message}
 
 
+def _line_of(roots: dict[str, Any], file: str | None, element_id: str | None) -> int | None:
+    """The source line of the element with this id in a deployed file, if known."""
+    if file not in roots or not element_id:
+        return None
+    found = roots[file].xpath("//*[@id=$id]", id=element_id)
+    return found[0].sourceline if found else None
+
+
 def _exception_problem(exc: SpiffWorkflowException, roots: dict[str, Any]) -> dict[str, Any]:
     file = getattr(exc, "file_name", None) or None
     element_id = getattr(exc, "id", None) or None
@@ -100,6 +109,9 @@ def _code_snippets(task_spec: Any) -> list[tuple[str, str, str]]:
         if isinstance(code, str) and code.strip():
             out.append((attr, code, "exec"))
     for condition, _target in getattr(task_spec, "cond_task_specs", None) or []:
+        # BPMN gateways wrap the expression in a `_BpmnCondition` operator: the code is args[0]
+        if getattr(condition, "args", None):
+            condition = condition.args[0]
         if isinstance(condition, str) and condition.strip():
             out.append(("condition", condition, "eval"))
     edef = getattr(task_spec, "event_definition", None)
@@ -239,6 +251,10 @@ def _candidates(
                 continue
             try:
                 spec = parser.get_spec(pid)
+                missing_calls = _missing_called_processes(parser, spec, pparser.filename, roots)
+                if missing_calls:
+                    problems.extend(missing_calls)
+                    continue
                 subs = parser.get_subprocess_specs(pid)
             except SpiffWorkflowException as exc:
                 problems.append(_exception_problem(exc, roots))
@@ -260,6 +276,17 @@ def _candidates(
                 start_message_names(spec)))
     problems.extend(_form_only_candidates(session, sources, forms, candidates))
     return candidates, problems
+
+
+def _missing_called_processes(parser: Any, spec: Any, file: str,
+                              roots: dict[str, Any]) -> list[dict[str, Any]]:
+    """A problem for every call activity whose process is neither deployed now nor before."""
+    return [
+        _problem(file, f"the called process {ts.spec!r} is neither in this deployment nor "
+                 "deployed before", ts.bpmn_id, _line_of(roots, file, ts.bpmn_id))
+        for ts in spec.task_specs.values()
+        if isinstance(ts, CallActivity) and parser.get_process_parser(ts.spec) is None
+    ]
 
 
 def _add_stored_dependencies(session: Session, parser: Any) -> list[SourceFile]:
@@ -293,12 +320,14 @@ def _resolve_forms(
             if not hasattr(ts, "extensions"):
                 continue
             meta = task_meta(ts)
+            file = file_of.get(spec.name)
+            bpmn_id = getattr(ts, "bpmn_id", None)
             if meta.form_key == "camunda" and meta.camunda_fields:
                 try:
                     form_from_camunda_fields(list(meta.camunda_fields))
                 except ValueError as exc:
-                    problems.append(_problem(file_of.get(spec.name), f"Camunda form: {exc}",
-                                             getattr(ts, "bpmn_id", None)))
+                    problems.append(_problem(file, f"Camunda form: {exc}", bpmn_id,
+                                             _line_of(roots, file, bpmn_id)))
             for key in (meta.form_key, meta.ui_key):
                 if key is None or key == "camunda":
                     continue
@@ -310,8 +339,8 @@ def _resolve_forms(
                     continue  # an external form that Virta does not hold: nothing to check
                 if stored is None:
                     problems.append(_problem(
-                        file_of.get(spec.name), f"form file {key!r} is not deployed",
-                        getattr(ts, "bpmn_id", None)))
+                        file, f"form file {key!r} is not deployed", bpmn_id,
+                        _line_of(roots, file, bpmn_id)))
                 else:
                     used[key] = stored.sha256
     return used, problems

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.util import BpmnEvent
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -81,12 +80,7 @@ def _start_by_message(session: Session, name: str, correlation: dict[str, Any], 
         for ts in bundle.spec.task_specs.values():
             edef = getattr(ts, "event_definition", None)
             if isinstance(edef, MessageEventDefinition) and edef.name == name:
-                nested: dict[str, dict[str, Any]] = {}
-                for prop in edef.correlation_properties:
-                    if prop.name in correlation:
-                        for key in prop.correlation_keys:
-                            nested.setdefault(key, {})[prop.name] = correlation[prop.name]
-                event = BpmnEvent(edef, payload if payload is not None else {}, nested)
+                event = runner.message_event(edef, payload, correlation)
                 row = runner.start_case(session, process_id=pv.process_id, version=pv.version,
                                         principal=principal, start_event=event)
                 started.append(row.id)

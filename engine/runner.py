@@ -104,7 +104,8 @@ class _Case:
 # ---------------------------------------------------------------- loading and saving
 
 
-def _open(session: Session, instance_id: int, actor: str) -> _Case:
+def open_case(session: Session, instance_id: int, actor: str) -> _Case:
+    """Load a case for a change, locking its row; raises `NotFound`."""
     row = session.get(ProcessInstance, instance_id, with_for_update=True)
     if row is None:
         raise NotFound(f"case {instance_id} not found")
@@ -119,7 +120,7 @@ def _open(session: Session, instance_id: int, actor: str) -> _Case:
     return _Case(session, row, bundle, wf, actor)
 
 
-def _advance(case: _Case, *, hops: int = 0) -> None:
+def advance(case: _Case, *, hops: int = 0) -> None:
     """Run engine steps until the case waits, then save everything that changed."""
     wf = case.wf
     incident: tuple[str | None, str, str | None] | None = None
@@ -141,7 +142,13 @@ def _advance(case: _Case, *, hops: int = 0) -> None:
 
 def _error_message(exc: Exception) -> str:
     message = str(exc.args[0]) if exc.args else exc.__class__.__name__
-    notes = getattr(exc, "__notes__", None) or getattr(exc, "notes", None) or []
+    # Spiff wraps expression errors (gateway conditions, timers, ...) without the original error
+    # in its message: name it, e.g. "NameError: name 'x' is not defined".
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and not isinstance(cause, SpiffWorkflowException) \
+            and str(cause) not in message:
+        message = f"{message}: {cause.__class__.__name__}: {cause}"
+    notes = [n for n in getattr(exc, "__notes__", None) or getattr(exc, "notes", None) or [] if n]
     return f"{message} ({' '.join(notes)})" if notes else message
 
 
@@ -351,9 +358,9 @@ def start_case(
         try:
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
         except SpiffWorkflowException:
-            pass  # reported by _advance below, which runs the steps again
+            pass  # reported by advance below, which runs the steps again
         wf.catch(start_event)
-    _advance(case)
+    advance(case)
     return row
 
 
@@ -379,7 +386,7 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         raise TaskNotReady(f"task {task_id} is {task_row.status}")
     if task_row.assignee not in (None, principal.username) and not principal.is_admin:
         raise TaskNotReady(f"task {task_id} is held by {task_row.assignee}")
-    case = _open(session, task_row.instance_id, principal.username)
+    case = open_case(session, task_row.instance_id, principal.username)
     session.refresh(task_row)
     if task_row.status != "ready":
         raise TaskNotReady(f"task {task_id} is {task_row.status}")
@@ -404,7 +411,7 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     task_row.completed_by = principal.username
     audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
                  element_id=task_row.element_id, task_id=task_id, data={"changed": changed})
-    _advance(case)
+    advance(case)
     return case.row
 
 
@@ -442,7 +449,7 @@ def unclaim_task(session: Session, *, task_id: str, principal: Principal) -> Hum
 
 def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> ProcessInstance:
     """Cancel a case: its open tasks are cancelled and nothing more happens."""
-    case = _open(session, instance_id, principal.username)
+    case = open_case(session, instance_id, principal.username)
     if case.row.status in FINAL:
         raise InvalidTransition(f"case {instance_id} is already {case.row.status}")
     case.wf.cancel()
@@ -475,7 +482,7 @@ def retry_incident(session: Session, *, incident_id: int, principal: Principal) 
         return redeliver(session, incident=incident, principal=principal)
     if incident.instance_id is None:
         raise InvalidTransition("this incident has no case to retry")
-    case = _open(session, incident.instance_id, principal.username)
+    case = open_case(session, incident.instance_id, principal.username)
     for task in case.wf.get_tasks(state=TaskState.ERROR):
         task._set_state(TaskState.READY)
     incident.status = "resolved"
@@ -483,37 +490,54 @@ def retry_incident(session: Session, *, incident_id: int, principal: Principal) 
     incident.resolved_by = principal.username
     audit.record(session, type=audit.INCIDENT_RESOLVED, actor=principal.username,
                  instance=case.row, element_id=incident.element_id, data={"incident": incident.id})
-    _advance(case)
+    advance(case)
     return incident
 
 
 def deliver_to_case(session: Session, *, instance_id: int, event_name: str, payload: Any,
                     correlation: dict[str, Any], actor: str, hops: int = 0) -> bool:
     """Give a message to one waiting case; return whether the case caught it."""
-    from SpiffWorkflow.bpmn.util import BpmnEvent
-
-    case = _open(session, instance_id, actor)
+    case = open_case(session, instance_id, actor)
     if case.row.status in FINAL:
         return False
     for task in case.wf.get_tasks(state=TaskState.WAITING):
         edef = getattr(task.task_spec, "event_definition", None)
         if not isinstance(edef, MessageEventDefinition) or edef.name != event_name:
             continue
-        nested: dict[str, dict[str, Any]] = {}
-        for prop in edef.correlation_properties:
-            if prop.name in correlation:
-                for key in prop.correlation_keys:
-                    nested.setdefault(key, {})[prop.name] = correlation[prop.name]
-        event = BpmnEvent(edef, payload if payload is not None else {}, nested)
+        event = message_event(edef, payload, correlation)
         if not edef.catches(task, event):
             continue
         case.wf.catch(event)
         audit.record(session, type=audit.MESSAGE_RECEIVED, actor=actor, instance=case.row,
                      element_id=task.task_spec.bpmn_id, task_id=str(task.id),
                      data={"message": event_name, "correlation": correlation})
-        _advance(case, hops=hops)
+        advance(case, hops=hops)
         return True
     return False
+
+
+def message_event(edef: MessageEventDefinition, payload: Any, correlation: dict[str, Any]
+                  ) -> Any:
+    """A Spiff message event for `edef` with the flat correlation `{property id: value}`.
+
+    Spiff reads the correlation again from the payload when a task catches the message (the
+    property's retrieval expression, evaluated over the payload). A message whose payload does
+    not repeat its correlation values would fail there with a NameError, so the payload gets
+    the correlation values it lacks, under their property ids.
+    """
+    from SpiffWorkflow.bpmn.util import BpmnEvent
+
+    nested: dict[str, dict[str, Any]] = {}
+    body = payload if payload is not None else {}
+    if isinstance(body, dict):
+        body = dict(body)
+    for prop in edef.correlation_properties:
+        if prop.name in correlation:
+            for key in prop.correlation_keys:
+                nested.setdefault(key, {})[prop.name] = correlation[prop.name]
+            if isinstance(body, dict):
+                body.setdefault(prop.name, correlation[prop.name])
+    return BpmnEvent(edef, body, nested)
 
 
 def instance_to_dict(session: Session, row: ProcessInstance, principal: Principal | None = None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
-from engine import audit, runner
+from engine import audit, case_migration, runner
 from engine.authorization import require_case_change
 from engine.errors import NotFound
 from engine.models import ProcessInstance
@@ -87,3 +87,17 @@ def history(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[st
     with db.reading() as session:
         _get(session, instance_id)
         return {"events": [audit.event_to_dict(e) for e in audit.history(session, instance_id)]}
+
+
+class MigrateRequest(BaseModel):
+    version: int = Field(ge=1)
+    dry_run: bool = False
+
+
+@router.post("/{instance_id}/migrate")
+def migrate(instance_id: int, body: MigrateRequest, db: DbDep, principal: CurrentPrincipal
+            ) -> dict[str, Any]:
+    """Move a case to another version of its model (process owners); 409 if it cannot."""
+    return db.unit_of_work(lambda s: case_migration.migrate_case(
+        s, instance_id=instance_id, version=body.version, dry_run=body.dry_run,
+        principal=principal))
