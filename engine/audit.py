@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -38,6 +38,9 @@ MESSAGE_SENT = "message_sent"
 INCIDENT = "incident"
 INCIDENT_RESOLVED = "incident_resolved"
 MODEL_DEPLOYED = "model_deployed"
+
+#: PostgreSQL advisory lock that serializes appends to the system chain (see `record`).
+_SYSTEM_CHAIN_LOCK = 0x76697274_61756474
 
 
 def _event_hash(prev: str | None, instance_id: int | None, at: datetime, type_: str,
@@ -70,6 +73,12 @@ def record(
             session.flush()
         prev = instance.last_event_hash
     else:
+        # Two transactions appending at once would both link to the same previous event and
+        # fork the chain. SQLite writers are serialized already (BEGIN IMMEDIATE); PostgreSQL
+        # takes a transaction-scoped lock, so the next writer reads this event as its `prev`.
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": _SYSTEM_CHAIN_LOCK})
         prev = session.scalar(
             select(Event.hash).where(Event.instance_id.is_(None)).order_by(Event.id.desc()).limit(1)
         )
@@ -127,7 +136,15 @@ def _iter_events(session: Session, batch: int = 5000) -> Iterator[Event]:
 
 def verify_chain(session: Session) -> BrokenEvent | None:
     """Check every chain; return the first broken event, or None when all is intact."""
+    # A case remembers the hash of its last event, so events cut off the end of its chain are
+    # found too. Read first: on a live system the chain may grow meanwhile, never shrink.
+    case_heads: dict[int, str] = {
+        instance_id: last_hash for instance_id, last_hash in session.execute(
+            select(ProcessInstance.id, ProcessInstance.last_event_hash)
+            .where(ProcessInstance.last_event_hash.is_not(None)))}
     heads: dict[int | None, str | None] = {}
+    last_ids: dict[int | None, int] = {}
+    reached: set[int | None] = set()
     for ev in _iter_events(session):
         expected_prev = heads.get(ev.instance_id)
         if ev.prev_hash != expected_prev:
@@ -137,4 +154,11 @@ def verify_chain(session: Session) -> BrokenEvent | None:
         if digest != ev.hash:
             return BrokenEvent(ev.id, ev.instance_id, "content does not match its hash")
         heads[ev.instance_id] = ev.hash
+        last_ids[ev.instance_id] = ev.id
+        if ev.instance_id is not None and case_heads.get(ev.instance_id) == ev.hash:
+            reached.add(ev.instance_id)
+    missing = sorted(set(case_heads) - reached)
+    if missing:
+        return BrokenEvent(last_ids.get(missing[0], 0), missing[0],
+                           "events after this one are missing")
     return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.util import BPMN_MODEL_NS
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -99,6 +100,21 @@ def _exception_problem(exc: SpiffWorkflowException, roots: dict[str, Any]) -> di
     if notes:
         message = f"{message} ({' '.join(notes)})"
     return _problem(file, message, element_id, int(line) if line else None)
+
+
+def _dangling_flows(file: str, root: Any) -> list[dict[str, Any]]:
+    """A problem for every sequence flow whose source or target element does not exist.
+
+    (SpiffWorkflow reports these with a misleading message about duplicate ids.)
+    """
+    ids = set(root.xpath("//@id"))
+    return [
+        _problem(file, f"sequence flow {flow.get('id')!r}: {attr} {flow.get(attr)!r} is not "
+                 "an element of the model", flow.get("id"), flow.sourceline)
+        for flow in root.iter(f"{{{BPMN_MODEL_NS}}}sequenceFlow")
+        for attr in ("sourceRef", "targetRef")
+        if flow.get(attr) and flow.get(attr) not in ids
+    ]
 
 
 def _code_snippets(task_spec: Any) -> list[tuple[str, str, str]]:
@@ -213,6 +229,8 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
                 problems.append(_problem(name, f"not well-formed XML: {exc.msg}",
                                          line=exc.lineno))
                 continue
+            if kind == "bpmn":
+                problems.extend(_dangling_flows(name, roots[name]))
             sources[name] = SourceFile(name, kind, content)
     if problems:
         raise DeploymentInvalid(problems)

@@ -42,7 +42,7 @@ from engine.models import (
 )
 from engine.scripting import script_engine
 from engine.specs import SpecBundle, task_meta
-from engine.state import dump_state, load_state, to_jsonable
+from engine.state import dump_state, load_state, prune, to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +162,10 @@ def _step_done(case: _Case, task: Any) -> None:
     kind = spec.__class__.__name__
     if isinstance(edef, TimerEventDefinition):
         etype = audit.TIMER_FIRED
-    elif isinstance(edef, MessageEventDefinition) and hasattr(spec, "catch"):
-        etype = audit.MESSAGE_RECEIVED if "Throw" not in kind and "Send" not in kind \
-            else audit.MESSAGE_SENT
+    elif isinstance(edef, MessageEventDefinition):
+        # Catching events (start, intermediate catch, boundary, receive task) have `catch`;
+        # throwing ones (intermediate throw, end event, send task) do not.
+        etype = audit.MESSAGE_RECEIVED if hasattr(spec, "catch") else audit.MESSAGE_SENT
     else:
         etype = audit.STEP_COMPLETED
     audit.record(case.session, type=etype, actor=case.actor, instance=case.row,
@@ -217,6 +218,7 @@ def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> N
     row.status = status
     row.data = _current_data(case)
     case.completed_data.clear()
+    prune(wf)
     row.state = dump_state(wf, case.bundle.dialect)
     row.updated_at = clock.now()
     if status == COMPLETED and previous != COMPLETED:

@@ -19,7 +19,9 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 )
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 from engine.specs import SpecBundle
 
@@ -79,6 +81,95 @@ def load_state(state: str, bundle: SpecBundle) -> BpmnWorkflow:
     dct = json.loads(state)
     ser.migrate(dct)
     return ser.from_dict(dct, bundle=bundle)
+
+
+def prune(workflow: BpmnWorkflow) -> int:
+    """Cut finished history out of the task tree; return how many tasks went.
+
+    SpiffWorkflow keeps every task a case ever ran, so a case that loops for months grows a
+    deep tree, and every lookup and save walks it (notes/spiffworkflow.md §1a). The history is
+    in Virta's own event table, so the engine keeps only what decides the future: unfinished
+    tasks, the children of running containers (multi-instance, subprocesses), branching points
+    that still have live branches, and what a waiting join still looks at (the last task of each
+    branch, and the cancelled join tokens whose data it has yet to merge). Other finished tasks
+    go: a finished leaf under a finished parent is dropped, and a finished task with one child
+    under a finished parent is cut out of the chain. A finished case is left as it is. The price:
+    SpiffWorkflow's `reset_from_task_id` cannot go back to a dropped task.
+    """
+    if workflow.is_completed():
+        return 0
+    dropped = 0
+    workflows = [workflow, *workflow.subprocesses.values()]
+    for wf in workflows:
+        protected = _join_inputs(wf)
+        changed = True
+        while changed:
+            changed = False
+            for task in list(wf.tasks.values()):
+                if task.id in protected or not _prunable(wf, task):
+                    continue
+                parent = task.parent
+                if task._children:
+                    child_id = task._children[0]
+                    parent._children[parent._children.index(task.id)] = child_id
+                    wf.tasks[child_id]._parent = parent.id
+                else:
+                    parent._children.remove(task.id)
+                del wf.tasks[task.id]
+                if workflow.last_task is task:
+                    workflow.last_task = None
+                dropped += 1
+                changed = True
+    live = {tid for wf in workflows for tid in wf.tasks}
+    for sub_id in [k for k in workflow.subprocesses if k not in live]:
+        del workflow.subprocesses[sub_id]
+    return dropped
+
+
+def _prunable(wf: Any, task: Any) -> bool:
+    parent = task.parent
+    if task is wf.task_tree or parent is None or parent is wf.task_tree:
+        return False
+    if len(task._children) > 1:
+        return False
+    return task.has_state(TaskState.FINISHED_MASK) and parent.has_state(TaskState.FINISHED_MASK)
+
+
+def _join_inputs(wf: Any) -> set[Any]:
+    """Join tasks and the tasks a join still reads.
+
+    Kept: unfinished join tokens and the last task of their branch (the join checks which
+    inputs have completed), cancelled tokens whose data the join has yet to merge, per join the
+    token that fired last (a join inside a loop tells rounds apart by it), and the newest task of
+    each spec that feeds a join (a parallel join in a loop looks for them among its ancestors).
+    """
+    joins = [t for t in wf.tasks.values() if isinstance(t.task_spec, Join)]
+    input_specs = {i for ts in wf.spec.task_specs.values() if isinstance(ts, Join)
+                   for i in ts.inputs}
+    newest_input: dict[Any, Any] = {}
+    for t in wf.tasks.values():
+        if t.task_spec in input_specs and t.has_state(TaskState.FINISHED_MASK):
+            best = newest_input.get(t.task_spec)
+            if best is None or t.last_state_change >= best.last_state_change:
+                newest_input[t.task_spec] = t
+    last_fired: dict[Any, Any] = {}
+    for t in joins:
+        if t.state == TaskState.COMPLETED:
+            best = last_fired.get(t.task_spec)
+            if best is None or t.last_state_change >= best.last_state_change:
+                last_fired[t.task_spec] = t
+    keep: set[Any] = {t.id for t in last_fired.values()}
+    keep.update(t.id for t in newest_input.values())
+    for t in joins:
+        fired = last_fired.get(t.task_spec)
+        pending = (not t.has_state(TaskState.FINISHED_MASK)
+                   or (t.state == TaskState.CANCELLED
+                       and (fired is None or t.last_state_change > fired.last_state_change)))
+        if pending:
+            keep.add(t.id)
+            if t._parent is not None:
+                keep.add(t._parent)
+    return keep
 
 
 def to_jsonable(value: Any) -> Any:
