@@ -204,7 +204,10 @@ def _current_data(case: _Case) -> dict[str, Any]:
 def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> None:
     session, row, wf = case.session, case.row, case.wf
     ready = wf.get_tasks(state=TaskState.READY, manual=True)
-    _sync_tasks(case, ready)
+    failed = _sync_tasks(case, ready)
+    if failed is not None and incident is None:
+        incident = failed
+        ready = wf.get_tasks(state=TaskState.READY, manual=True)
     _sync_subscriptions(case)
     previous = row.status
     status = _status(wf, ready)
@@ -229,8 +232,14 @@ def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> N
     after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
 
 
-def _sync_tasks(case: _Case, ready: list[Any]) -> None:
+def _sync_tasks(case: _Case, ready: list[Any]) -> tuple[str | None, str, str | None] | None:
+    """Mirror the ready user tasks into the `tasks` table.
+
+    Returns an incident when a task's team or due date expression fails; that task is then put
+    in SpiffWorkflow's ERROR state (a retry evaluates it again) and gets no row.
+    """
     session, row = case.session, case.row
+    failure = None
     ready_by_id = {str(t.id): t for t in ready}
     rows = session.scalars(select(HumanTask).where(
         HumanTask.instance_id == row.id, HumanTask.status == "ready")).all()
@@ -247,8 +256,14 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> None:
             continue
         spec = task.task_spec
         meta = task_meta(spec)
-        team = _team_for(case, task, meta)
-        due = _due_for(case, task, meta)
+        try:
+            team = _team_for(case, task, meta)
+            due = _due_for(case, task, meta)
+        except Exception as exc:  # a model's expression: the case stops with an incident
+            task._set_state(TaskState.ERROR)
+            failure = (spec.bpmn_id, f"team or due date of the task failed: "
+                       f"{exc.__class__.__name__}: {_error_message(exc)}", task_id)
+            continue
         form = case.bundle.form_for(spec)
         session.add(HumanTask(
             id=task_id, instance_id=row.id, element_id=spec.bpmn_id, name=spec.bpmn_name,
@@ -259,6 +274,7 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> None:
                      element_id=spec.bpmn_id, task_id=task_id,
                      data={"name": spec.bpmn_name, "lane": spec.lane, "team": team,
                            "due_at": due.isoformat() if due else None})
+    return failure
 
 
 def _team_for(case: _Case, task: Any, meta: Any) -> str | None:
