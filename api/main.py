@@ -16,12 +16,16 @@ from api.routes import (
     process_instances,
     process_models,
     tasks,
+    testing,
 )
+from engine import clock
 from engine.db import Database, get_database
+from engine.settings import Settings, get_settings
 
 
-def create_app(db: Database | None = None) -> FastAPI:
+def create_app(db: Database | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app on a database (default: the configured one)."""
+    settings = settings or get_settings()
     app = FastAPI(title="Virta", version="0.1.0",
                   description="BPMN workflow platform for Finnish public employment services")
     app.state.db = db or get_database()
@@ -33,6 +37,9 @@ def create_app(db: Database | None = None) -> FastAPI:
     for module in (process_models, process_instances, tasks, messages, incidents,
                    notifications, accounts):
         secured.include_router(module.router)
+    if settings.clock_test_hook:
+        clock.enable_test_hook(True)
+        secured.include_router(testing.router)
     api.include_router(secured)
     app.include_router(api)
     return app

@@ -19,7 +19,14 @@ from engine.reference import TEAMS
 
 _hasher = PasswordHasher()
 #: A hash to verify against when the user does not exist, so that timing does not tell.
-_DUMMY_HASH = _hasher.hash("not a password")
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not a password")
+    return _dummy_hash
 
 
 def hash_password(password: str) -> str:
@@ -30,7 +37,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password against its argon2 hash."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -27,6 +27,7 @@ from engine import audit, clock
 from engine.errors import DeploymentInvalid, NotFound
 from engine.forms import check_schema, form_from_camunda_fields
 from engine.models import ModelFile, ProcessVersion
+from engine.scripting import script_engine
 from engine.settings import get_settings
 from engine.specs import (
     SourceFile,
@@ -40,6 +41,7 @@ from engine.specs import (
     start_message_names,
     task_meta,
 )
+from engine.timers import schedule_start_timers
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml", ".xml")
 DMN_SUFFIXES = (".dmn",)
@@ -434,10 +436,21 @@ def _write_versions(session: Session, candidates: list[_Candidate],
         )
         session.add(pv)
         session.flush()
+        bundle = load_bundle(session, pv)
+        try:
+            schedule_start_timers(session, process_id=pv.process_id, version_id=pv.id,
+                                  spec=bundle.spec, evaluate=_evaluate_constant)
+        except Exception as exc:  # a start timer's expression must be evaluable when deployed
+            raise DeploymentInvalid([_problem(c.defining_file, f"timer start event: {exc}")]) \
+                from None
         audit.record(session, type=audit.MODEL_DEPLOYED, actor=actor, element_id=c.process_id,
                      data={"process_id": c.process_id, "version": pv.version, "hash": digest})
         result.append(pv)
     return result
+
+
+def _evaluate_constant(expression: str) -> Any:
+    return script_engine.environment.evaluate(expression, {})
 
 
 def get_version(session: Session, process_id: str, version: int | None = None) -> ProcessVersion:

@@ -69,6 +69,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    #: "fi" or "en": the language of the user's pages and e-mail.
+    language: Mapped[str] = mapped_column(String(5), default="fi", server_default="fi")
     roles: Mapped[list[str]] = mapped_column(JsonType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -201,6 +204,9 @@ class HumanTask(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_by: Mapped[str | None] = mapped_column(String(150))
+    #: When the team was reminded of the coming due date, and alerted that it passed.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Event(Base):
@@ -270,3 +276,70 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Timer(Base):
+    """A BPMN timer that will fire: the durable copy; the scheduler finds due ones by index."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: "task" (a waiting catch or boundary event of a case) or "start" (a timer start event).
+    kind: Mapped[str] = mapped_column(String(10))
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+    )
+    process_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_versions.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(255))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: pending -> fired | cancelled.
+    status: Mapped[str] = mapped_column(String(12))
+    #: While a scheduler hands the timer to a worker, others leave it alone until this passes.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Start timers: {"cycles": firings left (-1 = forever), "every": seconds between them}.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(Base):
+    """Work that a state change causes, written in the same transaction as the change.
+
+    The scheduler's relay hands pending rows to Dramatiq; the handler marks them done in the
+    same transaction as its own effect, so a redelivered message does nothing twice.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_available", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: What to do: "service_call", "email", "fire_timer", ...
+    kind: Mapped[str] = mapped_column(String(30))
+    instance_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    #: pending -> dispatched -> done | failed.
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Document(Base):
+    """A document rendered for a case by the `render_document` service operation."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -41,8 +41,10 @@ from engine.models import (
     Team,
 )
 from engine.scripting import script_engine
+from engine.service_tasks import DeferredServiceTask, schedule_calls
 from engine.specs import SpecBundle, task_meta
 from engine.state import dump_state, load_state, prune, to_jsonable
+from engine.timers import force_fire, sync_case_timers
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,16 @@ class _WorkflowCache:
 workflow_cache = _WorkflowCache(WORKFLOW_CACHE_SIZE)
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """What went wrong in a case: becomes an incident and puts the case in `error`."""
+
+    element_id: str | None
+    message: str
+    task_id: str | None
+    kind: str = "error"
+
+
 @dataclass
 class _Case:
     """A loaded case during one unit of work."""
@@ -120,19 +132,20 @@ def open_case(session: Session, instance_id: int, actor: str) -> _Case:
     return _Case(session, row, bundle, wf, actor)
 
 
-def advance(case: _Case, *, hops: int = 0) -> None:
+def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> None:
     """Run engine steps until the case waits, then save everything that changed."""
     wf = case.wf
-    incident: tuple[str | None, str, str | None] | None = None
-    try:
-        wf.refresh_timers()
-        wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
-    except SpiffWorkflowException as exc:
-        task = getattr(exc, "task", None)
-        element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
-        incident = (element, _error_message(exc), str(task.id) if task is not None else None)
+    if failure is None:
+        try:
+            wf.refresh_timers()
+            wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
+        except SpiffWorkflowException as exc:
+            task = getattr(exc, "task", None)
+            element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+            failure = _Failure(element, _error_message(exc),
+                               str(task.id) if task is not None else None)
     case.thrown.extend(wf.get_events())
-    _save(case, incident)
+    _save(case, failure)
     if case.thrown and hops < MAX_MESSAGE_HOPS:
         from engine.messages import route_thrown  # messages builds on this module
 
@@ -178,7 +191,9 @@ def _status(wf: BpmnWorkflow, ready: list[Any]) -> str:
         return COMPLETED
     if wf.get_tasks(state=TaskState.ERROR):
         return ERROR
-    return RUNNING if ready else WAITING
+    if ready or wf.get_tasks(state=TaskState.STARTED, spec_class=DeferredServiceTask):
+        return RUNNING  # a person's task is ready, or a worker is running a service call
+    return WAITING
 
 
 def _current_data(case: _Case) -> dict[str, Any]:
@@ -201,23 +216,26 @@ def _current_data(case: _Case) -> dict[str, Any]:
     return merged
 
 
-def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> None:
+def _save(case: _Case, failure: _Failure | None) -> None:
     session, row, wf = case.session, case.row, case.wf
     ready = wf.get_tasks(state=TaskState.READY, manual=True)
     failed = _sync_tasks(case, ready)
-    if failed is not None and incident is None:
-        incident = failed
+    if failed is not None and failure is None:
+        failure = failed
         ready = wf.get_tasks(state=TaskState.READY, manual=True)
     _sync_subscriptions(case)
+    schedule_calls(session, instance_id=row.id, wf=wf)
     previous = row.status
     status = _status(wf, ready)
-    if incident is not None:
+    if failure is not None:
         status = ERROR
-        element, message, task_id = incident
-        session.add(Incident(instance_id=row.id, kind="error", element_id=element, task_id=task_id,
-                             message=message, status="open", created_at=clock.now()))
+        session.add(Incident(instance_id=row.id, kind=failure.kind, element_id=failure.element_id,
+                             task_id=failure.task_id, message=failure.message, status="open",
+                             created_at=clock.now()))
         audit.record(session, type=audit.INCIDENT, actor=case.actor, instance=row,
-                     element_id=element, task_id=task_id, data={"message": message})
+                     element_id=failure.element_id, task_id=failure.task_id,
+                     data={"message": failure.message, "kind": failure.kind})
+    sync_case_timers(session, row.id, None if status in FINAL else wf)
     row.status = status
     row.data = _current_data(case)
     case.completed_data.clear()
@@ -232,7 +250,7 @@ def _save(case: _Case, incident: tuple[str | None, str, str | None] | None) -> N
     after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
 
 
-def _sync_tasks(case: _Case, ready: list[Any]) -> tuple[str | None, str, str | None] | None:
+def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
     """Mirror the ready user tasks into the `tasks` table.
 
     Returns an incident when a task's team or due date expression fails; that task is then put
@@ -261,8 +279,8 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> tuple[str | None, str, str | N
             due = _due_for(case, task, meta)
         except Exception as exc:  # a model's expression: the case stops with an incident
             task._set_state(TaskState.ERROR)
-            failure = (spec.bpmn_id, f"team or due date of the task failed: "
-                       f"{exc.__class__.__name__}: {_error_message(exc)}", task_id)
+            failure = _Failure(spec.bpmn_id, f"team or due date of the task failed: "
+                               f"{exc.__class__.__name__}: {_error_message(exc)}", task_id)
             continue
         form = case.bundle.form_for(spec)
         session.add(HumanTask(
@@ -351,10 +369,12 @@ def flat_correlation(correlations: dict[str, dict[str, Any]], props: list[Any]) 
 def start_case(
     session: Session, *, process_id: str, principal: Principal, version: int | None = None,
     data: dict[str, Any] | None = None, start_event: Any = None,
+    fire_start_timer: str | None = None,
 ) -> ProcessInstance:
     """Start a case of a process version (default: the latest) with initial data.
 
-    `start_event` is a message that starts the case (a message start event catches it).
+    `start_event` is a message that starts the case (a message start event catches it);
+    `fire_start_timer` names a timer start event that is due (the scheduler starts the case).
     """
     require_start(principal)
     if data is not None and not isinstance(data, dict):
@@ -372,12 +392,16 @@ def start_case(
     audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
                  element_id=process_id, data={"version": pv.version, "data": row.data})
     case = _Case(session, row, bundle, wf, principal.username)
-    if start_event is not None:
+    if start_event is not None or fire_start_timer is not None:
         try:
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
         except SpiffWorkflowException:
             pass  # reported by advance below, which runs the steps again
-        wf.catch(start_event)
+        if start_event is not None:
+            wf.catch(start_event)
+        if fire_start_timer is not None:
+            for task in wf.get_tasks(state=TaskState.WAITING, spec_name=fire_start_timer):
+                force_fire(task)
     advance(case)
     return row
 
@@ -478,6 +502,7 @@ def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> 
     for sub in session.scalars(select(MessageSubscription).where(
             MessageSubscription.instance_id == instance_id)):
         session.delete(sub)
+    sync_case_timers(session, instance_id, None)
     row = case.row
     row.status = CANCELLED
     row.ended_at = row.updated_at = clock.now()
@@ -485,6 +510,16 @@ def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> 
     audit.record(session, type=audit.CASE_CANCELLED, actor=principal.username, instance=row)
     session.flush()
     return row
+
+
+def fail_service_task(case: _Case, *, task_id: str, element_id: str | None,
+                      message: str) -> None:
+    """A service call failed for the last time: the task goes to ERROR, the case to `error`."""
+    task = case.wf.get_task_from_id(UUID(task_id))
+    if task is None or task.state != TaskState.STARTED:
+        return  # the task was cancelled meanwhile: nothing is waiting for the result
+    task._set_state(TaskState.ERROR)
+    advance(case, failure=_Failure(element_id, message, task_id, kind="service"))
 
 
 def retry_incident(session: Session, *, incident_id: int, principal: Principal) -> Incident:

@@ -1,22 +1,17 @@
 """The script engine that runs BPMN scripts and expressions, with the contract's functions.
 
 SpiffWorkflow evaluates timers, conditions, scripts and service parameters through this engine.
-It also makes Spiff's timers read the platform clock (`engine.clock`), so that tests can move
-time without touching the system clock.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 
-from engine import clock
 from engine.expressions import script_functions
 
 #: Service operations that service tasks may call: name -> fn(**params) -> JSON-able result.
@@ -28,19 +23,6 @@ _service_operations: dict[str, ServiceOperation] = {}
 def register_service_operation(name: str, fn: ServiceOperation) -> None:
     """Make `fn` callable from BPMN service tasks as operation `name`."""
     _service_operations[name] = fn
-
-
-class _PlatformDateTime(datetime):
-    """`datetime` whose `now()` is the platform clock; Spiff's timer module uses it."""
-
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-        current = clock.now()
-        return current.astimezone(tz) if tz is not None else current.replace(tzinfo=None)
-
-
-_spiff_timer.datetime = _PlatformDateTime  # type: ignore[misc]
-assert _spiff_timer.timezone is timezone
 
 
 class VirtaScriptEngine(PythonScriptEngine):

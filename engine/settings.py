@@ -31,6 +31,23 @@ class Settings(BaseSettings):
     forms_dir: Path = PROJECT_ROOT / "forms"
     #: Largest BPMN/DMN/form file accepted at deploy.
     max_model_bytes: int = 5 * 1024 * 1024
+    #: Named HTTP endpoints that the `http_call` service operation may call: {name: URL}.
+    http_endpoints: dict[str, str] = {}
+    #: Timeout of one `http_call`, in seconds.
+    http_timeout: float = 10.0
+    #: Base URL of the pages, for links in e-mail.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Hours before a task's due time that its team is reminded.
+    reminder_lead_hours: float = 24.0
+    #: How often the scheduler looks for due timers and outbox rows, in seconds.
+    scheduler_interval: float = 0.1
+    #: Python modules imported at start by every process, e.g. to register service operations
+    #: (`engine.operations.register_external`); comma-separated in `VIRTA_PLUGINS`.
+    plugins: str = ""
+
+    def plugin_modules(self) -> list[str]:
+        """The module names in `plugins`."""
+        return [m.strip() for m in self.plugins.split(",") if m.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -24,11 +24,13 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.parser.task_spec import UserTaskParser as SpiffUserTaskParser
 from SpiffWorkflow.spiff.specs.defaults import UserTask as SpiffUserTask
 from SpiffWorkflow.util import task as _task_util
 
 from engine.forms import FormDefinition, form_from_camunda_fields
+from engine.service_tasks import DeferredServiceTask
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 
@@ -119,11 +121,13 @@ class _CamundaUserTaskParser(CamundaUserTaskParser):
 
 
 class VirtaSpiffParser(SpiffBpmnParser):
-    """The SpiffWorkflow parser, which also reads Camunda formData on user tasks."""
+    """The SpiffWorkflow parser; also reads Camunda formData on user tasks, and hands service
+    tasks to the workers (`engine.service_tasks`)."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (_SpiffUserTaskParser, SpiffUserTask),
+        full_tag("serviceTask"): (ServiceTaskParser, DeferredServiceTask),
     }
 
 

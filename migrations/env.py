@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from engine.models import Base
 from engine.settings import get_settings
@@ -35,6 +35,9 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several `virta serve` copies may start at once: one migrates, the rest wait.
+                connection.execute(text("SELECT pg_advisory_xact_lock(74110001)"))
             context.run_migrations()
     engine.dispose()
 

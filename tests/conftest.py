@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from engine import migrate, runner, specs
+from engine import accounts, clock, migrate, runner, specs, work
 from engine.bootstrap import bootstrap
 from engine.db import Database
 from engine.settings import Settings
@@ -29,6 +30,13 @@ CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 ADMIN = ("admin", "admin-password-1")
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Password hashing has its own tests; at full cost it would dominate the API tests."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                            parallelism=1))
 
 
 @pytest.fixture(scope="session")
@@ -151,3 +159,48 @@ def app_client(db: Database) -> Iterator[TestClient]:
 def api(app_client: TestClient) -> Api:
     """An API client logged in as the bootstrap admin."""
     return Api(app_client, *ADMIN)
+
+
+class Drain:
+    """Does what the scheduler and the workers would, in this thread, until nothing moves.
+
+    The same engine functions as the Dramatiq actors run (`engine.work`); tests of the real
+    broker, processes and Redis are in tests/workers/.
+    """
+
+    def __init__(self, db: Database, mailer: Any = None) -> None:
+        self.db = db
+        self.mailer = mailer
+
+    def _fire(self, timer_id: int) -> None:
+        self.db.unit_of_work(lambda s: work.fire_timer(s, timer_id=timer_id))
+
+    def _handle(self, outbox_id: int) -> None:
+        work.handle_outbox(self.db, outbox_id, mailer=self.mailer)
+
+    def __call__(self, max_rounds: int = 100) -> int:
+        moved = 0
+        for _ in range(max_rounds):
+            step = work.scheduler_round(self.db, send_timer=self._fire, send_outbox=self._handle)
+            if not step:
+                return moved
+            moved += step
+        raise AssertionError(f"work still moving after {max_rounds} rounds")
+
+
+@pytest.fixture
+def drain(db: Database) -> Drain:
+    """Run due timers, service calls and mail now (see `Drain`)."""
+    return Drain(db)
+
+
+@pytest.fixture
+def test_clock() -> Iterator[Any]:
+    """The platform clock with its test hook on; reset afterwards."""
+    clock.enable_test_hook(True)
+    clock.reset()
+    try:
+        yield clock
+    finally:
+        clock.reset()
+        clock.enable_test_hook(False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -29,7 +31,56 @@ def _serve(args: argparse.Namespace) -> int:
 
         print(load_demo(db))
     app = create_app(db)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    stop = None
+    if not settings.redis_url:
+        from workers.embedded import start_embedded
+
+        stop = start_embedded(db, settings)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    finally:
+        if stop is not None:
+            stop()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.redis_url:
+        print("error: virta worker needs VIRTA_REDIS_URL (virta serve runs its own worker "
+              "without it)", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "dramatiq", "workers.main",
+               "--processes", str(args.processes), "--threads", str(args.threads)]
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+def _scheduler(_args: argparse.Namespace) -> int:
+    import dramatiq
+
+    from workers import actors
+    from workers.broker import make_broker
+    from workers.scheduler import Scheduler
+
+    settings = get_settings()
+    db = get_database()
+    broker = make_broker(settings)
+    actors.configure(db, settings)
+    declared = actors.declare(broker)
+    worker = None
+    if not settings.redis_url:  # no broker to share: do the work here too
+        worker = dramatiq.Worker(broker, worker_threads=4)
+        worker.start()
+    scheduler = Scheduler(db, settings, declared)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
+    try:
+        scheduler.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if worker is not None:
+            worker.stop()
     return 0
 
 
@@ -91,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="add demo users and sample cases")
     serve.set_defaults(fn=_serve)
+    worker = sub.add_parser("worker", help="run Dramatiq worker processes (needs Redis)")
+    worker.add_argument("--processes", type=int, default=2)
+    worker.add_argument("--threads", type=int, default=4)
+    worker.set_defaults(fn=_worker)
+    sub.add_parser("scheduler", help="run the timer and outbox scheduler").set_defaults(
+        fn=_scheduler)
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(fn=_db_upgrade)

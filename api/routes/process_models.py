@@ -32,12 +32,13 @@ def version_to_dict(pv: ProcessVersion) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def deploy_models(
     db: DbDep, principal: CurrentPrincipal,
-    files: Annotated[list[UploadFile], File(description=".bpmn, .dmn and form .json files")],
+    files: Annotated[list[UploadFile] | None,
+                     File(description=".bpmn, .dmn and form .json files")] = None,
 ) -> dict[str, Any]:
     """Deploy BPMN, DMN and form files together: all or nothing."""
     require_deploy(principal)
     limit = get_settings().max_model_bytes
-    payload = [(f.filename or "unnamed", await f.read(limit + 1)) for f in files]
+    payload = [(f.filename or "unnamed", await f.read(limit + 1)) for f in files or []]
 
     def work(session: Session) -> list[dict[str, Any]]:
         versions = deploy.deploy(session, payload, actor=principal.username)

@@ -71,8 +71,8 @@ def test_two_tasks_of_one_case_completed_at_once_in_threads_both_count(db: Datab
         case_id, tasks = _deploy_and_start(db)
         # When two threads complete them at the same moment
         results = _race_in_threads([
-            lambda: _complete(db, tasks["task_a"], {"a": 1}),
-            lambda: _complete(db, tasks["task_b"], {"b": 2}),
+            lambda t=tasks: _complete(db, t["task_a"], {"a": 1}),
+            lambda t=tasks: _complete(db, t["task_b"], {"b": 2}),
         ])
         # Then both succeed (the loser of the race is retried) and neither update is lost
         assert results == ["ok", "ok"]

@@ -28,6 +28,11 @@ def _ready(db: Database, case_id: int) -> list[tuple[str, str]]:
             HumanTask.instance_id == case_id, HumanTask.status == "ready"))]
 
 
+def _complete(db: Database, task_id: str, data: dict[str, object]) -> None:
+    db.unit_of_work(lambda s: runner.complete_task(s, task_id=task_id, data=data,
+                                                   principal=SYSTEM))
+
+
 def _case(db: Database, case_id: int) -> tuple[str, dict[str, object], int]:
     """Status, data and stored state size of a case."""
     with db.reading() as s:
@@ -42,8 +47,7 @@ def test_a_400_round_loop_completes_with_a_state_that_does_not_grow(db: Database
     for round_no in range(1, 401):
         [(task_id, element)] = _ready(db, case_id)
         assert element == "follow_up"
-        db.unit_of_work(lambda s, t=task_id: runner.complete_task(
-            s, task_id=t, data={"note": "ok"}, principal=SYSTEM))
+        _complete(db, task_id, {"note": "ok"})
         if round_no in (10, 399):
             sizes[round_no] = _case(db, case_id)[2]
     status, data, _size = _case(db, case_id)
@@ -57,10 +61,8 @@ def test_a_loop_with_parallel_branches_merges_both_branches_every_round(db: Data
     for round_no in range(1, 151):
         ready = dict((e, t) for t, e in _ready(db, case_id))
         assert set(ready) == {"task_a", "task_b"}, round_no
-        db.unit_of_work(lambda s: runner.complete_task(
-            s, task_id=ready["task_b"], data={"b": 2}, principal=SYSTEM))
-        db.unit_of_work(lambda s: runner.complete_task(
-            s, task_id=ready["task_a"], data={"a": 1}, principal=SYSTEM))
+        _complete(db, ready["task_b"], {"b": 2})
+        _complete(db, ready["task_a"], {"a": 1})
         if round_no in (10, 149):
             sizes[round_no] = _case(db, case_id)[2]
     status, data, _size = _case(db, case_id)

@@ -8,9 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
-from engine import accounts
 from tests.conftest import DATA, Api
 
 MODELS = DATA / "deploy"
@@ -18,13 +16,6 @@ MODELS = DATA / "deploy"
 #: The changed business rule of `versioned.bpmn`: another script result and gateway threshold.
 V1_RULE = ('rule = "rule-1"', "amount &gt; 10")
 V2_RULE = ('rule = "rule-2"', "amount &gt; 100")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Password hashing is not under test here; its full cost would dominate these tests."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
 
 
 def _read(name: str) -> bytes:

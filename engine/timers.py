@@ -1,0 +1,194 @@
+"""Durable BPMN timers.
+
+Every waiting timer of a case (intermediate catch, boundary, event-based gateway branch) is a
+row in `timers` with its due time, kept in step with the case on every save. The scheduler finds
+due rows with an indexed query and has a worker fire them; firing checks the row's status in the
+same transaction as the case change, so a timer fires once whatever restarts in between.
+Timer start events of deployed models are rows too (kind "start").
+
+Naive datetimes in timer expressions are read in Europe/Helsinki (PROCESSES.md §0.3), and
+SpiffWorkflow's timers read the platform clock (see `engine.scripting`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.db import is_sqlite
+from engine.models import ProcessVersion, Timer
+
+
+class _PlatformDateTime(datetime):
+    """`datetime` whose `now()` is the platform clock; SpiffWorkflow's timer module uses it."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        current = clock.now()
+        return current.astimezone(tz) if tz is not None else current.replace(tzinfo=None)
+
+
+# SpiffWorkflow's timers read `datetime.now(timezone.utc)` from their own module: make that the
+# platform clock, so that tests can move time without touching the system clock.
+spiff_timer.datetime = _PlatformDateTime  # type: ignore[misc]
+# SpiffWorkflow reads a naive timer date in the server's local time zone; Virta's is Helsinki.
+spiff_timer.LOCALTZ = clock.TIMEZONE  # type: ignore[assignment]
+
+PENDING = "pending"
+FIRED = "fired"
+CANCELLED = "cancelled"
+#: How long a claimed timer is left alone by other schedulers before it is handed out again.
+CLAIM_LEASE = timedelta(seconds=30)
+
+
+def timer_due(task: Any) -> datetime | None:
+    """The due time of a waiting timer task, once SpiffWorkflow has armed it."""
+    value = task._get_internal_data("event_value")
+    if isinstance(value, dict):  # a cycle: the next firing
+        value = value.get("next")
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=clock.TIMEZONE)
+    parsed = TimerEventDefinition.parse_time_or_duration(str(value))
+    return parsed if isinstance(parsed, datetime) else None
+
+
+def waiting_timers(wf: Any) -> dict[str, tuple[str, datetime]]:
+    """{task id: (element id, due)} of every armed timer a workflow waits for."""
+    found: dict[str, tuple[str, datetime]] = {}
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        edef = getattr(task.task_spec, "event_definition", None)
+        if isinstance(edef, TimerEventDefinition):
+            due = timer_due(task)
+            if due is not None:
+                found[str(task.id)] = (task.task_spec.bpmn_id, due)
+    return found
+
+
+def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None:
+    """Make the case's pending timer rows match what it waits for (None: it waits for none)."""
+    wanted = waiting_timers(wf) if wf is not None else {}
+    rows = session.scalars(select(Timer).where(
+        Timer.instance_id == instance_id, Timer.status == PENDING)).all()
+    now = clock.now()
+    for row in rows:
+        current = wanted.pop(row.task_id or "", None)
+        if current is None:
+            row.status = CANCELLED
+        elif current[1] != row.due_at:
+            row.due_at = current[1]  # a cycle moved on to its next firing
+            row.lease_until = None
+    for task_id, (element_id, due) in wanted.items():
+        session.add(Timer(kind="task", instance_id=instance_id, task_id=task_id,
+                          element_id=element_id, due_at=due, status=PENDING, created_at=now))
+
+
+def claim_due(session: Session, *, limit: int = 1000) -> list[int]:
+    """Take the ids of due timers for firing; several schedulers never take the same one.
+
+    Uses the (status, due_at) index; PostgreSQL skips rows that another scheduler has locked,
+    and a lease keeps a claimed timer from being handed out twice while a worker fires it.
+    """
+    now = clock.now()
+    query = (select(Timer.id)
+             .where(Timer.status == PENDING, Timer.due_at <= now,
+                    or_(Timer.lease_until.is_(None), Timer.lease_until <= now))
+             .order_by(Timer.due_at).limit(limit))
+    if not is_sqlite(str(session.get_bind().url)):
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(update(Timer).where(Timer.id.in_(ids))
+                        .values(lease_until=now + CLAIM_LEASE))
+    return ids
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest pending timer falls due (for the scheduler's sleep)."""
+    return session.scalar(select(Timer.due_at).where(Timer.status == PENDING)
+                          .order_by(Timer.due_at).limit(1))
+
+
+def is_cycle(task: Any) -> bool:
+    """Whether a timer task repeats."""
+    return isinstance(getattr(task.task_spec, "event_definition", None),
+                      CycleTimerEventDefinition)
+
+
+# ---------------------------------------------------------------- timer start events
+
+
+def _start_timer_plan(edef: Any, evaluate: Any) -> tuple[datetime, int, float]:
+    """(first due, firings, seconds between firings) of a timer start event."""
+    expression = evaluate(edef.expression)
+    if isinstance(edef, CycleTimerEventDefinition):
+        cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
+        return start, cycles, duration.total_seconds()
+    if isinstance(edef, DurationTimerEventDefinition):
+        parsed = TimerEventDefinition.parse_iso_duration(expression)
+        return clock.now() + TimerEventDefinition.get_timedelta_from_start(parsed), 1, 0.0
+    due = TimerEventDefinition.parse_time_or_duration(str(expression))
+    if not isinstance(due, datetime):
+        raise ValueError(f"not a date: {expression!r}")
+    return due, 1, 0.0
+
+
+def schedule_start_timers(session: Session, *, process_id: str, version_id: int,
+                          spec: Any, evaluate: Any) -> None:
+    """Arm the timer start events of a newly deployed version; older versions' stop."""
+    session.execute(update(Timer).where(
+        Timer.kind == "start", Timer.status == PENDING,
+        Timer.process_version_id.in_(select(ProcessVersion.id).where(
+            ProcessVersion.process_id == process_id)))
+        .values(status=CANCELLED))
+    for ts in spec.task_specs.values():
+        edef = getattr(ts, "event_definition", None)
+        if not isinstance(ts, StartEvent) or not isinstance(edef, TimerEventDefinition):
+            continue
+        due, cycles, every = _start_timer_plan(edef, evaluate)
+        session.add(Timer(kind="start", process_version_id=version_id, element_id=ts.bpmn_id,
+                          due_at=due, status=PENDING, created_at=clock.now(),
+                          details={"cycles": cycles, "every": every}))
+
+
+def fire_start_timer(session: Session, row: Timer) -> None:
+    """Start a case for a due start timer; a cycle arms its next firing."""
+    from engine import runner  # runner builds on this module
+    from engine.authorization import SYSTEM
+
+    pv = session.get(ProcessVersion, row.process_version_id)
+    if pv is None:
+        return
+    runner.start_case(session, process_id=pv.process_id, version=pv.version, principal=SYSTEM,
+                      fire_start_timer=row.element_id)
+    details = dict(row.details or {})
+    cycles = int(details.get("cycles", 1))
+    if cycles == 1 or cycles == 0:
+        return
+    details["cycles"] = cycles - 1 if cycles > 0 else -1
+    session.add(Timer(kind="start", process_version_id=row.process_version_id,
+                      element_id=row.element_id, status=PENDING, created_at=clock.now(),
+                      due_at=row.due_at + timedelta(seconds=float(details.get("every", 0))),
+                      details=details))
+
+
+def force_fire(task: Any) -> None:
+    """Make a waiting timer task fire at the next refresh (it is due by the platform's rule)."""
+    past = (clock.now() - timedelta(seconds=1)).isoformat()
+    if is_cycle(task):
+        task._set_internal_data(event_value={"cycles": 1, "next": past, "duration": 0})
+    else:
+        task._set_internal_data(event_value=past)

@@ -1,0 +1,191 @@
+"""What the workers do: fire timers, run service calls, send e-mail.
+
+Each function takes the `Database` and runs its own units of work; a redelivered message finds
+its outbox row or timer already handled and does nothing (idempotent by row id). The engine
+never imports the workers: they pass in what sends mail (`Mailer`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine import clock, notifications, operations, outbox, runner, service_tasks, timers
+from engine.db import Database
+from engine.models import Timer
+
+log = logging.getLogger(__name__)
+
+#: Sends one rendered mail; raises on failure (the outbox retries it).
+Mailer = Callable[[notifications.RenderedEmail], None]
+#: Attempts to deliver one e-mail before giving up.
+EMAIL_RETRIES = 8
+EMAIL_BACKOFF = timedelta(seconds=2)
+SCHEDULER_ACTOR = "system:scheduler"
+WORKER_ACTOR = "system:worker"
+
+
+# ---------------------------------------------------------------- timers
+
+
+def fire_timer(session: Session, *, timer_id: int) -> bool:
+    """Fire one due timer in this transaction; False when it was already fired or cancelled."""
+    row = session.get(Timer, timer_id, with_for_update=True)
+    if row is None or row.status != timers.PENDING:
+        return False
+    row.status = timers.FIRED
+    row.fired_at = clock.now()
+    if row.kind == "start":
+        timers.fire_start_timer(session, row)
+        return True
+    if row.instance_id is None:
+        return False
+    case = runner.open_case(session, row.instance_id, SCHEDULER_ACTOR)
+    if case.row.status in runner.FINAL:
+        return False
+    runner.advance(case)
+    return True
+
+
+# ---------------------------------------------------------------- outbox
+
+
+def handle_outbox(db: Database, outbox_id: int, *, mailer: Mailer | None) -> None:
+    """Do the work of one outbox row (a service call or an e-mail)."""
+    peek = db.unit_of_work(lambda s: _peek(s, outbox_id))
+    if peek is None:
+        return  # handled already: a redelivered message
+    kind, payload = peek
+    if kind == service_tasks.SERVICE_CALL:
+        _service_call(db, outbox_id, payload)
+    elif kind == notifications.EMAIL:
+        _email(db, outbox_id, payload, mailer)
+    else:
+        db.unit_of_work(lambda s: _fail(s, outbox_id, f"unknown outbox kind {kind!r}"))
+
+
+def _peek(session: Session, outbox_id: int) -> tuple[str, dict[str, Any]] | None:
+    row = outbox.take(session, outbox_id)
+    return (row.kind, dict(row.payload)) if row is not None else None
+
+
+def _fail(session: Session, outbox_id: int, error: str) -> None:
+    row = outbox.take(session, outbox_id)
+    if row is not None:
+        outbox.mark_failed(row, error=error)
+
+
+def _service_call(db: Database, outbox_id: int, payload: dict[str, Any]) -> None:
+    operation = payload["operation"]
+    if operations.is_case_operation(operation):
+        db.unit_of_work(lambda s: _finish_call(s, outbox_id, None, in_case=True))
+        return
+    try:
+        result = operations.call_external(operation, payload.get("params") or {})
+    except Exception as exc:  # the model's operation failed: retried, then an incident
+        error = f"{exc.__class__.__name__}: {exc}"
+        log.info("service call %s (%s) failed: %s", outbox_id, operation, error)
+        db.unit_of_work(lambda s: _call_failed(s, outbox_id, error))
+        return
+    db.unit_of_work(lambda s: _finish_call(s, outbox_id, result, in_case=False))
+
+
+def _finish_call(session: Session, outbox_id: int, result: Any, *, in_case: bool) -> None:
+    row = outbox.take(session, outbox_id)
+    if row is None or row.instance_id is None:
+        return
+    payload = row.payload
+    case = runner.open_case(session, row.instance_id, WORKER_ACTOR)
+    if in_case:
+        try:
+            with session.begin_nested():
+                result = operations.call_in_case(payload["operation"], session, case.row,
+                                                 payload.get("params") or {})
+        except Exception as exc:  # the model's parameters were wrong: retried, then incident
+            _call_failed(session, outbox_id, f"{exc.__class__.__name__}: {exc}", row=row,
+                         case=case)
+            return
+    if service_tasks.complete_service_call(case.wf, task_id=payload["task_id"], result=result):
+        runner.advance(case)
+    outbox.mark_done(row)
+
+
+def _call_failed(session: Session, outbox_id: int, error: str, *, row: Any = None,
+                 case: Any = None) -> None:
+    row = row or outbox.take(session, outbox_id)
+    if row is None:
+        return
+    if not service_tasks.record_failure(row, error=error):
+        return
+    if row.instance_id is None:
+        return
+    case = case or runner.open_case(session, row.instance_id, WORKER_ACTOR)
+    runner.fail_service_task(case, task_id=row.payload["task_id"],
+                             element_id=row.payload.get("element_id"),
+                             message=f"service operation {row.payload['operation']!r} failed "
+                                     f"after {row.attempts} attempts: {error}")
+
+
+def _email(db: Database, outbox_id: int, payload: dict[str, Any], mailer: Mailer | None) -> None:
+    if mailer is None:  # e-mail is off: the in-app notification is all there is
+        db.unit_of_work(lambda s: _mark_done(s, outbox_id))
+        return
+    message = notifications.email_for(outbox_id, payload)
+    # Claim before sending, so that a second worker holding a redelivered message skips it.
+    if not db.unit_of_work(lambda s: _claim_for_send(s, outbox_id)):
+        return
+    try:
+        mailer(message)
+    except Exception as exc:  # the mail server: retried with backoff
+        error = f"{exc.__class__.__name__}: {exc}"
+        db.unit_of_work(lambda s: _email_failed(s, outbox_id, error))
+        return
+    db.unit_of_work(lambda s: _mark_done(s, outbox_id))
+
+
+def _claim_for_send(session: Session, outbox_id: int) -> bool:
+    row = outbox.take(session, outbox_id)
+    if row is None or row.status == outbox.SENDING:
+        return False
+    row.status = outbox.SENDING
+    row.lease_until = clock.now() + outbox.DISPATCH_LEASE
+    return True
+
+
+def _mark_done(session: Session, outbox_id: int) -> None:
+    row = outbox.take(session, outbox_id)
+    if row is not None:
+        outbox.mark_done(row)
+
+
+def _email_failed(session: Session, outbox_id: int, error: str) -> None:
+    row = outbox.take(session, outbox_id)
+    if row is None:
+        return
+    if row.attempts + 1 >= EMAIL_RETRIES:
+        outbox.mark_failed(row, error=error)
+    else:
+        outbox.mark_retry(row, error=error, delay=EMAIL_BACKOFF * 2 ** row.attempts)
+
+
+# ---------------------------------------------------------------- the scheduler's round
+
+
+def scheduler_round(db: Database, *, send_timer: Callable[[int], None],
+                    send_outbox: Callable[[int], None],
+                    reminder_lead: timedelta = notifications.REMINDER_LEAD) -> int:
+    """One round of the scheduler: hand due timers and outbox rows to the workers, send due
+    reminders. Messages are sent after the claim commits. Returns how many items moved."""
+    due = db.unit_of_work(lambda s: timers.claim_due(s))
+    for timer_id in due:
+        send_timer(timer_id)
+    pending = db.unit_of_work(lambda s: outbox.claim_pending(s))
+    for outbox_id, _kind in pending:
+        send_outbox(outbox_id)
+    reminded = db.unit_of_work(
+        lambda s: notifications.send_due_reminders(s, lead=reminder_lead))
+    return len(due) + len(pending) + reminded
