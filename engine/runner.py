@@ -181,9 +181,13 @@ def _step_done(case: _Case, task: Any) -> None:
         etype = audit.MESSAGE_RECEIVED if hasattr(spec, "catch") else audit.MESSAGE_SENT
     else:
         etype = audit.STEP_COMPLETED
+    data: dict[str, Any] = {"kind": kind, "name": getattr(spec, "bpmn_name", None)}
+    if isinstance(edef, MessageEventDefinition):
+        data["message"] = edef.name
+        data["correlation"] = flat_correlation(task.workflow.correlations or case.wf.correlations,
+                                               edef.correlation_properties)
     audit.record(case.session, type=etype, actor=case.actor, instance=case.row,
-                 element_id=bpmn_id, task_id=str(task.id),
-                 data={"kind": kind, "name": getattr(spec, "bpmn_name", None)})
+                 element_id=bpmn_id, task_id=str(task.id), data=data)
 
 
 def _status(wf: BpmnWorkflow, ready: list[Any]) -> str:
@@ -560,10 +564,7 @@ def deliver_to_case(session: Session, *, instance_id: int, event_name: str, payl
         event = message_event(edef, payload, correlation)
         if not edef.catches(task, event):
             continue
-        case.wf.catch(event)
-        audit.record(session, type=audit.MESSAGE_RECEIVED, actor=actor, instance=case.row,
-                     element_id=task.task_spec.bpmn_id, task_id=str(task.id),
-                     data={"message": event_name, "correlation": correlation})
+        case.wf.catch(event)  # the catch event's completion is recorded as `message_received`
         advance(case, hops=hops)
         return True
     return False

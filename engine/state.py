@@ -126,13 +126,18 @@ def prune(workflow: BpmnWorkflow) -> int:
     return dropped
 
 
+_DONE = TaskState.COMPLETED | TaskState.CANCELLED
+
+
 def _prunable(wf: Any, task: Any) -> bool:
     parent = task.parent
     if task is wf.task_tree or parent is None or parent is wf.task_tree:
         return False
     if len(task._children) > 1:
         return False
-    return task.has_state(TaskState.FINISHED_MASK) and parent.has_state(TaskState.FINISHED_MASK)
+    # COMPLETED or CANCELLED only: a task in ERROR is "finished" to SpiffWorkflow, but a retry
+    # runs it again, so it must stay.
+    return task.has_state(_DONE) and parent.has_state(_DONE)
 
 
 def _join_inputs(wf: Any) -> set[Any]:
