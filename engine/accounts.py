@@ -17,6 +17,9 @@ from engine.errors import AlreadyExists, InputInvalid, NotAuthenticated
 from engine.models import ApiToken, SystemSetting, Team, User, UserTeam
 from engine.reference import TEAMS
 
+#: The languages of the pages and of e-mail.
+LANGUAGES = ("fi", "en")
+
 _hasher = PasswordHasher()
 #: A hash to verify against when the user does not exist, so that timing does not tell.
 _dummy_hash: str | None = None
@@ -64,7 +67,7 @@ def resolve_team_ids(session: Session, names: list[str]) -> list[str]:
 
 def create_user(
     session: Session, *, username: str, password: str | None, roles: list[str],
-    teams: list[str], actor: str | None,
+    teams: list[str], actor: str | None, email: str | None = None, language: str = "fi",
 ) -> User:
     """Create a user with roles and team memberships.
 
@@ -76,13 +79,16 @@ def create_user(
     ]
     if not username.strip():
         problems.append({"field": "username", "message": "must not be empty"})
+    if language not in LANGUAGES:
+        problems.append({"field": "language", "message": f"must be one of {LANGUAGES}"})
     if problems:
         raise InputInvalid(problems)
     team_ids = resolve_team_ids(session, teams)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AlreadyExists(f"user {username!r} exists")
     user = User(username=username, password_hash=hash_password(password) if password else None,
-                roles=sorted(set(roles)), active=True, created_at=clock.now())
+                roles=sorted(set(roles)), active=True, created_at=clock.now(), email=email,
+                language=language)
     session.add(user)
     session.flush()
     for team_id in dict.fromkeys(team_ids):

@@ -41,7 +41,8 @@ def enqueue(session: Session, *, kind: str, payload: dict[str, Any],
     return row
 
 
-def claim_pending(session: Session, *, limit: int = 500) -> list[tuple[int, str]]:
+def claim_pending(session: Session, *, limit: int = 500,
+                  lease: timedelta = DISPATCH_LEASE) -> list[tuple[int, str]]:
     """Take rows that are due (pending, or dispatched with an expired lease) for dispatching.
 
     Several relays may run at once: PostgreSQL skips rows another relay has locked, SQLite
@@ -61,7 +62,7 @@ def claim_pending(session: Session, *, limit: int = 500) -> list[tuple[int, str]
     if rows:
         session.execute(update(OutboxMessage)
                         .where(OutboxMessage.id.in_([r[0] for r in rows]))
-                        .values(status=DISPATCHED, lease_until=now + DISPATCH_LEASE))
+                        .values(status=DISPATCHED, lease_until=now + lease))
     return [(r[0], r[1]) for r in rows]
 
 

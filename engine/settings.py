@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     reminder_lead_hours: float = 24.0
     #: How often the scheduler looks for due timers and outbox rows, in seconds.
     scheduler_interval: float = 0.1
+    #: How long a timer or outbox row handed to a worker is left alone before it is handed out
+    #: again (a worker that died, a broker that lost the message), in seconds.
+    lease_seconds: float = 60.0
     #: Python modules imported at start by every process, e.g. to register service operations
     #: (`engine.operations.register_external`); comma-separated in `VIRTA_PLUGINS`.
     plugins: str = ""

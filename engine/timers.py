@@ -96,7 +96,8 @@ def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None
                           element_id=element_id, due_at=due, status=PENDING, created_at=now))
 
 
-def claim_due(session: Session, *, limit: int = 1000) -> list[int]:
+def claim_due(session: Session, *, limit: int = 1000,
+              lease: timedelta = CLAIM_LEASE) -> list[int]:
     """Take the ids of due timers for firing; several schedulers never take the same one.
 
     Uses the (status, due_at) index; PostgreSQL skips rows that another scheduler has locked,
@@ -112,7 +113,7 @@ def claim_due(session: Session, *, limit: int = 1000) -> list[int]:
     ids = list(session.scalars(query))
     if ids:
         session.execute(update(Timer).where(Timer.id.in_(ids))
-                        .values(lease_until=now + CLAIM_LEASE))
+                        .values(lease_until=now + lease))
     return ids
 
 

@@ -177,13 +177,16 @@ def _email_failed(session: Session, outbox_id: int, error: str) -> None:
 
 def scheduler_round(db: Database, *, send_timer: Callable[[int], None],
                     send_outbox: Callable[[int], None],
-                    reminder_lead: timedelta = notifications.REMINDER_LEAD) -> int:
+                    reminder_lead: timedelta = notifications.REMINDER_LEAD,
+                    lease: timedelta = outbox.DISPATCH_LEASE) -> int:
     """One round of the scheduler: hand due timers and outbox rows to the workers, send due
-    reminders. Messages are sent after the claim commits. Returns how many items moved."""
-    due = db.unit_of_work(lambda s: timers.claim_due(s))
+    reminders. Messages are sent after the claim commits, and a message that is lost (a worker
+    or the broker died) is sent again once its `lease` runs out. Returns how many items moved.
+    """
+    due = db.unit_of_work(lambda s: timers.claim_due(s, lease=lease))
     for timer_id in due:
         send_timer(timer_id)
-    pending = db.unit_of_work(lambda s: outbox.claim_pending(s))
+    pending = db.unit_of_work(lambda s: outbox.claim_pending(s, lease=lease))
     for outbox_id, _kind in pending:
         send_outbox(outbox_id)
     reminded = db.unit_of_work(

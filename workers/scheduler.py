@@ -34,7 +34,8 @@ class Scheduler:
         return work.scheduler_round(
             self.db, send_timer=self.actors.fire_timer.send,
             send_outbox=self.actors.handle_outbox.send,
-            reminder_lead=timedelta(hours=self.settings.reminder_lead_hours))
+            reminder_lead=timedelta(hours=self.settings.reminder_lead_hours),
+            lease=timedelta(seconds=self.settings.lease_seconds))
 
     def run_forever(self) -> None:
         """Run rounds until `stop` is called; errors are logged and the loop goes on."""

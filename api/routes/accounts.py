@@ -27,6 +27,8 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=8, max_length=1024)
     roles: list[str] = Field(min_length=1)
     teams: list[str] = Field(default_factory=list)
+    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    language: str = Field(default="fi", pattern="^(fi|en)$")
 
 
 @router.get("/teams")
@@ -49,7 +51,8 @@ def create_team(body: TeamCreate, db: DbDep, principal: CurrentPrincipal) -> dic
 def _user_dict(session: Session, user: User) -> dict[str, Any]:
     teams = session.scalars(select(UserTeam.team_id).where(UserTeam.user_id == user.id)).all()
     return {"id": user.id, "username": user.username, "roles": user.roles,
-            "teams": sorted(teams), "active": user.active}
+            "teams": sorted(teams), "active": user.active, "email": user.email,
+            "language": user.language}
 
 
 @router.get("/users")
@@ -68,7 +71,8 @@ def create_user(body: UserCreate, db: DbDep, principal: CurrentPrincipal) -> dic
 
     def work(session: Session) -> dict[str, Any]:
         user = accounts.create_user(session, username=body.username, password=body.password,
-                                    roles=body.roles, teams=body.teams, actor=principal.username)
+                                    roles=body.roles, teams=body.teams, actor=principal.username,
+                                    email=body.email, language=body.language)
         return _user_dict(session, user)
 
     return db.unit_of_work(work, retries=0)
