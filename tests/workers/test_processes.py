@@ -60,13 +60,16 @@ def test_work_survives_a_killed_worker_and_restarted_redis_and_scheduler(
         worker = VirtaProcess(["worker", "--processes", "1", "--threads", "4"], env=env,
                               cwd=tmp_path, name="worker")
         scheduler = VirtaProcess(["scheduler"], env=env, cwd=tmp_path, name="scheduler")
-        processes = [api, worker, scheduler]
+        # Two schedulers at once: neither may hand out a timer or a mail twice.
+        scheduler2 = VirtaProcess(["scheduler"], env=env, cwd=tmp_path, name="scheduler2")
+        processes = [api, worker, scheduler, scheduler2]
         url = f"http://127.0.0.1:{port}"
         try:
             api.start()
             wait_healthy(url, api)
             worker.start()
             scheduler.start()
+            scheduler2.start()
             with login(url, "root", "root-pw-1") as http:
                 model = (DATA / "services" / "fault.bpmn").read_bytes()
                 assert http.post("/api/process-models",
