@@ -104,6 +104,11 @@ def task_context(task: HumanTask, base_url: str = "") -> dict[str, Any]:
             "team": task.team, "due_at": due, "link": f"{base_url}/tasks/{task.id}"}
 
 
+def _audience(task: HumanTask) -> dict[str, str | None]:
+    """Who hears about a task: its assignee when it has one, else its team."""
+    return {"username": task.assignee} if task.assignee else {"team": task.team}
+
+
 def send_due_reminders(session: Session, *, now: datetime | None = None,
                        lead: timedelta = REMINDER_LEAD, limit: int = 500) -> int:
     """Remind teams of tasks due within `lead`, and alert them of overdue ones; once each."""
@@ -114,8 +119,8 @@ def send_due_reminders(session: Session, *, now: datetime | None = None,
         HumanTask.due_at <= now + lead, HumanTask.due_at > now).limit(limit)).all()
     for task in soon:
         task.reminded_at = now
-        notify(session, kind="task_due_soon", context=task_context(task), team=task.team,
-               username=task.assignee, instance_id=task.instance_id, task_id=task.id)
+        notify(session, kind="task_due_soon", context=task_context(task), **_audience(task),
+               instance_id=task.instance_id, task_id=task.id)
         sent += 1
     late = session.scalars(select(HumanTask).where(
         HumanTask.status == "ready", HumanTask.overdue_alerted_at.is_(None),
@@ -123,7 +128,7 @@ def send_due_reminders(session: Session, *, now: datetime | None = None,
     for task in late:
         task.overdue_alerted_at = now
         task.reminded_at = task.reminded_at or now
-        notify(session, kind="task_overdue", context=task_context(task), team=task.team,
-               username=task.assignee, instance_id=task.instance_id, task_id=task.id)
+        notify(session, kind="task_overdue", context=task_context(task), **_audience(task),
+               instance_id=task.instance_id, task_id=task.id)
         sent += 1
     return sent

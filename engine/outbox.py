@@ -20,8 +20,8 @@ from engine.models import OutboxMessage
 
 PENDING = "pending"
 DISPATCHED = "dispatched"
-#: An e-mail being handed to the mail server (never sent twice while this lasts).
-SENDING = "sending"
+#: A worker is doing it (a call or a mail is never started twice while its lease lasts).
+RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
 
@@ -52,7 +52,7 @@ def claim_pending(session: Session, *, limit: int = 500,
     query = (select(OutboxMessage.id, OutboxMessage.kind)
              .where(or_(
                  (OutboxMessage.status == PENDING) & (OutboxMessage.available_at <= now),
-                 OutboxMessage.status.in_((DISPATCHED, SENDING))
+                 OutboxMessage.status.in_((DISPATCHED, RUNNING))
                  & (OutboxMessage.lease_until <= now)))
              .order_by(OutboxMessage.available_at, OutboxMessage.id).limit(limit))
     bind = session.get_bind()
@@ -66,8 +66,23 @@ def claim_pending(session: Session, *, limit: int = 500,
     return [(r[0], r[1]) for r in rows]
 
 
+def start(session: Session, outbox_id: int, *, lease: timedelta = DISPATCH_LEASE
+          ) -> OutboxMessage | None:
+    """Claim a dispatched row for one worker; None when it is not this message's to do.
+
+    A redelivered message finds the row done, failed, waiting for a retry (pending) or running
+    in another worker, and does nothing.
+    """
+    row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+    if row is None or row.status != DISPATCHED:
+        return None
+    row.status = RUNNING
+    row.lease_until = clock.now() + lease
+    return row
+
+
 def take(session: Session, outbox_id: int) -> OutboxMessage | None:
-    """Lock a row for its handler; None when it was already handled (redelivery)."""
+    """Lock a row to record its outcome; None when it was already handled."""
     row = session.get(OutboxMessage, outbox_id, with_for_update=True)
     if row is None or row.status in (DONE, FAILED):
         return None

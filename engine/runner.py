@@ -19,7 +19,10 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -137,7 +140,9 @@ def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> N
     wf = case.wf
     if failure is None:
         try:
+            cycles = _cycle_counts(wf)
             wf.refresh_timers()
+            _record_cycle_firings(case, cycles)
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
         except SpiffWorkflowException as exc:
             task = getattr(exc, "task", None)
@@ -151,6 +156,26 @@ def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> N
 
         thrown, case.thrown = case.thrown, []
         route_thrown(case.session, thrown, source_id=case.row.id, actor=case.actor, hops=hops + 1)
+
+
+def _cycle_counts(wf: BpmnWorkflow) -> dict[Any, int]:
+    """Firings left of each waiting cycle timer (a cycle fires without completing its task)."""
+    counts = {}
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        value = task._get_internal_data("event_value")
+        if isinstance(value, dict) and "cycles" in value:
+            counts[task.id] = value["cycles"]
+    return counts
+
+
+def _record_cycle_firings(case: _Case, before: dict[Any, int]) -> None:
+    for task_id, cycles in before.items():
+        task = case.wf.get_task_from_id(task_id)
+        value = task._get_internal_data("event_value") if task is not None else None
+        if isinstance(value, dict) and value.get("cycles", cycles) != cycles:
+            audit.record(case.session, type=audit.TIMER_FIRED, actor=case.actor,
+                         instance=case.row, element_id=task.task_spec.bpmn_id,
+                         task_id=str(task.id), data={"cycle": True, "left": value["cycles"]})
 
 
 def _error_message(exc: Exception) -> str:
@@ -173,7 +198,9 @@ def _step_done(case: _Case, task: Any) -> None:
         return
     edef = getattr(spec, "event_definition", None)
     kind = spec.__class__.__name__
-    if isinstance(edef, TimerEventDefinition):
+    if isinstance(edef, CycleTimerEventDefinition):
+        etype = audit.STEP_COMPLETED  # its firings were recorded as they happened
+    elif isinstance(edef, TimerEventDefinition):
         etype = audit.TIMER_FIRED
     elif isinstance(edef, MessageEventDefinition):
         # Catching events (start, intermediate catch, boundary, receive task) have `catch`;

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock, notifications, operations, outbox, runner, service_tasks, timers
 from engine.db import Database
-from engine.models import Timer
+from engine.models import ProcessInstance, Timer
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,12 @@ def fire_timer(session: Session, *, timer_id: int) -> bool:
 # ---------------------------------------------------------------- outbox
 
 
-def handle_outbox(db: Database, outbox_id: int, *, mailer: Mailer | None) -> None:
+def handle_outbox(db: Database, outbox_id: int, *, mailer: Mailer | None,
+                  lease: timedelta = outbox.DISPATCH_LEASE) -> None:
     """Do the work of one outbox row (a service call or an e-mail)."""
-    peek = db.unit_of_work(lambda s: _peek(s, outbox_id))
+    peek = db.unit_of_work(lambda s: _start(s, outbox_id, lease))
     if peek is None:
-        return  # handled already: a redelivered message
+        return  # not ours to do: handled, waiting for a retry, or running elsewhere
     kind, payload = peek
     if kind == service_tasks.SERVICE_CALL:
         _service_call(db, outbox_id, payload)
@@ -68,9 +70,17 @@ def handle_outbox(db: Database, outbox_id: int, *, mailer: Mailer | None) -> Non
         db.unit_of_work(lambda s: _fail(s, outbox_id, f"unknown outbox kind {kind!r}"))
 
 
-def _peek(session: Session, outbox_id: int) -> tuple[str, dict[str, Any]] | None:
-    row = outbox.take(session, outbox_id)
-    return (row.kind, dict(row.payload)) if row is not None else None
+def _start(session: Session, outbox_id: int, lease: timedelta
+           ) -> tuple[str, dict[str, Any]] | None:
+    row = outbox.start(session, outbox_id, lease=lease)
+    if row is None:
+        return None
+    if row.kind == service_tasks.SERVICE_CALL and row.instance_id is not None \
+            and session.scalar(select(ProcessInstance.status).where(
+                ProcessInstance.id == row.instance_id)) in runner.FINAL:
+        outbox.mark_done(row)  # cancelled meanwhile: nothing waits for the result, no call
+        return None
+    return (row.kind, dict(row.payload))
 
 
 def _fail(session: Session, outbox_id: int, error: str) -> None:
@@ -135,9 +145,6 @@ def _email(db: Database, outbox_id: int, payload: dict[str, Any], mailer: Mailer
         db.unit_of_work(lambda s: _mark_done(s, outbox_id))
         return
     message = notifications.email_for(outbox_id, payload)
-    # Claim before sending, so that a second worker holding a redelivered message skips it.
-    if not db.unit_of_work(lambda s: _claim_for_send(s, outbox_id)):
-        return
     try:
         mailer(message)
     except Exception as exc:  # the mail server: retried with backoff
@@ -145,15 +152,6 @@ def _email(db: Database, outbox_id: int, payload: dict[str, Any], mailer: Mailer
         db.unit_of_work(lambda s: _email_failed(s, outbox_id, error))
         return
     db.unit_of_work(lambda s: _mark_done(s, outbox_id))
-
-
-def _claim_for_send(session: Session, outbox_id: int) -> bool:
-    row = outbox.take(session, outbox_id)
-    if row is None or row.status == outbox.SENDING:
-        return False
-    row.status = outbox.SENDING
-    row.lease_until = clock.now() + outbox.DISPATCH_LEASE
-    return True
 
 
 def _mark_done(session: Session, outbox_id: int) -> None:

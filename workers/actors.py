@@ -7,6 +7,7 @@ Actors are declared on a broker with `declare`; the same functions serve the Red
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import dramatiq
 
@@ -58,7 +59,8 @@ def fire_timer(timer_id: int) -> None:
 def handle_outbox(outbox_id: int) -> None:
     """Do the work of one outbox row."""
     ctx = _ctx()
-    work.handle_outbox(ctx.db, outbox_id, mailer=ctx.mailer)
+    work.handle_outbox(ctx.db, outbox_id, mailer=ctx.mailer,
+                       lease=timedelta(seconds=ctx.settings.lease_seconds))
 
 
 @dataclass(frozen=True)

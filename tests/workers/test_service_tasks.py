@@ -348,7 +348,7 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
     monkeypatch.setitem(get_settings().http_endpoints, "registry", url)
