@@ -23,7 +23,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, clock
+from engine import audit, clock, sandbox
 from engine.errors import DeploymentInvalid, NotFound
 from engine.forms import check_schema, form_from_camunda_fields
 from engine.models import ModelFile, ProcessVersion
@@ -161,16 +161,20 @@ def _syntax_problems(bundle_specs: list[Any], file_of: dict[str, str],
             if bpmn_id is None:
                 continue
             for what, code, mode in _code_snippets(ts):
+                line = None
+                if file in roots:
+                    found = roots[file].xpath("//*[@id=$id]", id=bpmn_id)
+                    line = found[0].sourceline if found else None
                 try:
                     ast.parse(code, mode=mode)
                 except SyntaxError as exc:
-                    line = None
-                    if file in roots:
-                        found = roots[file].xpath("//*[@id=$id]", id=bpmn_id)
-                        line = found[0].sourceline if found else None
                     problems.append(_problem(
                         file, f"Python syntax error in {what}: {exc.msg} (line {exc.lineno} of "
                         f"the {what})", bpmn_id, line))
+                    continue
+                for message in sandbox.problems(code, mode):
+                    problems.append(_problem(
+                        file, f"not allowed in a BPMN {what}: {message}", bpmn_id, line))
     return problems
 
 

@@ -6,16 +6,17 @@ Service calls do not go through it: `engine.service_tasks` hands them to the wor
 
 from __future__ import annotations
 
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from engine.expressions import script_functions
+from engine.sandbox import SandboxEnvironment
 
 
 class VirtaScriptEngine(PythonScriptEngine):
-    """SpiffWorkflow's Python engine with the contract's helper functions."""
+    """SpiffWorkflow's Python engine, sandboxed, with the contract's helper functions."""
 
     def __init__(self) -> None:
-        super().__init__(environment=TaskDataEnvironment(script_functions()))
+        super().__init__(environment=SandboxEnvironment(script_functions()))
 
 
 script_engine = VirtaScriptEngine()
