@@ -141,7 +141,8 @@ def _code_snippets(task_spec: Any) -> list[tuple[str, str, str]]:
         out.append(("correlation", prop.retrieval_expression, "eval"))
     meta = task_meta(task_spec) if hasattr(task_spec, "extensions") else None
     if meta is not None:
-        for what, code in (("candidateTeam", meta.team_expr), ("dueDate", meta.due_expr)):
+        for what, code in (("candidateTeam", meta.team_expr), ("dueDate", meta.due_expr),
+                           ("assignee", meta.assignee_expr)):
             if code:
                 out.append((what, code, "eval"))
     for name, param in (getattr(task_spec, "operation_params", None) or {}).items():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine import calendar, clock
+from engine import calendar, clock, reference_data
 
 
 def now() -> datetime:
@@ -33,7 +33,9 @@ def script_functions() -> dict[str, Callable[..., Any]]:
 
     ``add_business_days``, ``business_days_between``, ``next_business_day``,
     ``add_months``, ``age_on`` (see ``engine.calendar``), ``now`` (aware
-    Europe/Helsinki datetime) and ``today`` (ISO date string).
+    Europe/Helsinki datetime) and ``today`` (ISO date string); and, for the running
+    case, ``parameter``, ``reference`` and ``new_case_key`` (see
+    ``engine.reference_data``).
     """
     return {
         "add_business_days": calendar.add_business_days,
@@ -43,4 +45,7 @@ def script_functions() -> dict[str, Callable[..., Any]]:
         "age_on": calendar.age_on,
         "now": now,
         "today": today,
+        "parameter": reference_data.parameter,
+        "reference": reference_data.reference,
+        "new_case_key": reference_data.new_case_key,
     }

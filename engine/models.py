@@ -172,6 +172,10 @@ class ProcessInstance(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Hash of the newest audit event of this case: the head of its hash chain.
     last_event_hash: Mapped[str | None] = mapped_column(String(64))
+    #: The case's business key (e.g. V-2025-000001), when its model assigns one.
+    business_key: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: The parameter set the case started with; it keeps it to the end.
+    parameter_set: Mapped[str | None] = mapped_column(String(40))
 
     # Every UPDATE checks the revision it read: a concurrent save makes it fail (StaleDataError)
     # instead of silently overwriting the other change.
@@ -343,3 +347,35 @@ class Document(Base):
     content: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ParameterSet(Base):
+    """A versioned set of process parameters (PROCESSES.md §1.6), e.g. rule set "2025"."""
+
+    __tablename__ = "parameter_sets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    sha256: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[str] = mapped_column(String(10))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class KeyCounter(Base):
+    """The last number given out for a business-key prefix in a year."""
+
+    __tablename__ = "key_counters"
+
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class ReferenceItem(Base):
+    """Reference data: municipalities, service points, development companies, ..."""
+
+    __tablename__ = "reference_items"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)

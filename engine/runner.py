@@ -29,7 +29,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, clock
+from engine import audit, case_context, clock, outbox, reference_data
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import get_version, load_bundle
@@ -42,6 +42,8 @@ from engine.models import (
     ProcessInstance,
     ProcessVersion,
     Team,
+    User,
+    UserTeam,
 )
 from engine.scripting import script_engine
 from engine.service_tasks import DeferredServiceTask, schedule_calls
@@ -60,6 +62,8 @@ CANCELLED = "cancelled"
 FINAL = frozenset({COMPLETED, CANCELLED})
 #: How deep a message thrown by one case may trigger throws in others, in one transaction.
 MAX_MESSAGE_HOPS = 10
+#: Outbox kind of a message to an external party (a message flow to a collapsed pool).
+EXTERNAL_MESSAGE = "external_message"
 #: Cases kept deserialized in memory per process.
 WORKFLOW_CACHE_SIZE = 2000
 
@@ -114,6 +118,8 @@ class _Case:
     thrown: list[Any] = field(default_factory=list)
     #: Data of the tasks completed in this unit of work, in completion order.
     completed_data: list[dict[str, Any]] = field(default_factory=list)
+    #: Names of messages thrown to external parties in this unit of work (not routed inside).
+    external_messages: set[str] = field(default_factory=set)
 
 
 # ---------------------------------------------------------------- loading and saving
@@ -132,7 +138,13 @@ def open_case(session: Session, instance_id: int, actor: str) -> _Case:
     if wf is None:
         wf = load_state(row.state, bundle)
     wf.script_engine = script_engine
+    _bind(session, row)
     return _Case(session, row, bundle, wf, actor)
+
+
+def _bind(session: Session, row: ProcessInstance) -> None:
+    case_context.bind(case_context.CaseContext(
+        session, row, reference_data.parameter_values(session, row.parameter_set)))
 
 
 def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> None:
@@ -149,7 +161,8 @@ def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> N
             element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
             failure = _Failure(element, _error_message(exc),
                                str(task.id) if task is not None else None)
-    case.thrown.extend(wf.get_events())
+    case.thrown.extend(e for e in wf.get_events()
+                       if e.event_definition.name not in case.external_messages)
     _save(case, failure)
     if case.thrown and hops < MAX_MESSAGE_HOPS:
         from engine.messages import route_thrown  # messages builds on this module
@@ -213,8 +226,24 @@ def _step_done(case: _Case, task: Any) -> None:
         data["message"] = edef.name
         data["correlation"] = flat_correlation(task.workflow.correlations or case.wf.correlations,
                                                edef.correlation_properties)
+        party = case.bundle.external_targets.get(bpmn_id)
+        if etype == audit.MESSAGE_SENT and party is not None:
+            data["to"] = party
+            case.external_messages.add(edef.name)
+            outbox.enqueue(case.session, kind=EXTERNAL_MESSAGE, instance_id=case.row.id,
+                           payload={"message": edef.name, "to": party, "element_id": bpmn_id,
+                                    "correlation": data["correlation"],
+                                    "payload": to_jsonable(_thrown_payload(case, edef.name))})
     audit.record(case.session, type=etype, actor=case.actor, instance=case.row,
                  element_id=bpmn_id, task_id=str(task.id), data=data)
+
+
+def _thrown_payload(case: _Case, name: str) -> Any:
+    """The payload of the newest event of this name that the case has thrown so far."""
+    for event in reversed(case.wf.bpmn_events):
+        if event.event_definition.name == name:
+            return event.payload
+    return None
 
 
 def _status(wf: BpmnWorkflow, ready: list[Any]) -> str:
@@ -308,21 +337,22 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
         try:
             team = _team_for(case, task, meta)
             due = _due_for(case, task, meta)
+            assignee = _assignee_for(case, task, meta, team)
         except Exception as exc:  # a model's expression: the case stops with an incident
             task._set_state(TaskState.ERROR)
-            failure = _Failure(spec.bpmn_id, f"team or due date of the task failed: "
+            failure = _Failure(spec.bpmn_id, f"team, due date or assignee of the task failed: "
                                f"{exc.__class__.__name__}: {_error_message(exc)}", task_id)
             continue
         form = case.bundle.form_for(spec)
         session.add(HumanTask(
             id=task_id, instance_id=row.id, element_id=spec.bpmn_id, name=spec.bpmn_name,
             lane=spec.lane, team=team, form_key=meta.form_key if form else None,
-            assignee=None, due_at=due, status="ready", created_at=clock.now(),
+            assignee=assignee, due_at=due, status="ready", created_at=clock.now(),
         ))
         audit.record(session, type=audit.TASK_READY, actor=case.actor, instance=row,
                      element_id=spec.bpmn_id, task_id=task_id,
                      data={"name": spec.bpmn_name, "lane": spec.lane, "team": team,
-                           "due_at": due.isoformat() if due else None})
+                           "assignee": assignee, "due_at": due.isoformat() if due else None})
     return failure
 
 
@@ -337,6 +367,24 @@ def _team_for(case: _Case, task: Any, meta: Any) -> str | None:
         return None
     team = case.session.scalar(select(Team.id).where((Team.id == name) | (Team.name == name)))
     return team or name
+
+
+def _assignee_for(case: _Case, task: Any, meta: Any, team: str | None) -> str | None:
+    """The user an assignee expression names, when that user may work on the task's team.
+
+    An empty value, an unknown user, or a user outside the team leaves the task to the team.
+    """
+    if not meta.assignee_expr:
+        return None
+    value = case.wf.script_engine.evaluate(task, meta.assignee_expr)
+    if not value:
+        return None
+    user = case.session.scalar(select(User).where(User.username == str(value), User.active))
+    if user is None:
+        return None
+    if team is not None and case.session.get(UserTeam, (user.id, team)) is None:
+        return None
+    return user.username
 
 
 def _due_for(case: _Case, task: Any, meta: Any) -> datetime | None:
@@ -417,9 +465,11 @@ def start_case(
     now = clock.now()
     row = ProcessInstance(process_version_id=pv.id, process_id=pv.process_id, version=pv.version,
                           status=RUNNING, state="", data=to_jsonable(data or {}),
-                          started_by=principal.username, created_at=now, updated_at=now)
+                          started_by=principal.username, created_at=now, updated_at=now,
+                          parameter_set=reference_data.active_parameter_set(session))
     session.add(row)
     session.flush()
+    _bind(session, row)
     audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
                  element_id=process_id, data={"version": pv.version, "data": row.data})
     case = _Case(session, row, bundle, wf, principal.username)
@@ -632,7 +682,7 @@ def instance_to_dict(session: Session, row: ProcessInstance, principal: Principa
     visible = [t for t in tasks if principal is None or can_see_task(principal, t)]
     return {
         "id": row.id, "process_id": row.process_id, "version": row.version,
-        "status": row.status, "data": row.data,
+        "status": row.status, "data": row.data, "business_key": row.business_key,
         "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
         "ended_at": row.ended_at.isoformat() if row.ended_at else None,
         "started_by": row.started_by,

@@ -183,6 +183,7 @@ class TaskMeta:
     team_expr: str | None = None
     team_literal: str | None = None
     due_expr: str | None = None
+    assignee_expr: str | None = None
     instructions: str | None = None
 
 
@@ -212,6 +213,11 @@ def task_meta(task_spec: Any) -> TaskMeta:
     camunda_due = ext.get("camunda:dueDate")
     if due is None and camunda_due:
         due = camunda_due[2:-1] if camunda_due.startswith("${") else repr(camunda_due)
+    assignee = props.get("assignee")
+    camunda_assignee = ext.get("camunda:assignee")
+    if assignee is None and camunda_assignee:
+        assignee = camunda_assignee[2:-1] if camunda_assignee.startswith("${") \
+            else repr(camunda_assignee)
     instructions = ext.get("instructionsForEndUser") or getattr(task_spec, "documentation", None)
     return TaskMeta(
         form_key=form_key,
@@ -221,6 +227,7 @@ def task_meta(task_spec: Any) -> TaskMeta:
         team_expr=team_expr,
         team_literal=team_literal,
         due_expr=due,
+        assignee_expr=assignee,
         instructions=instructions,
     )
 
@@ -235,6 +242,8 @@ class SpecBundle:
     spec: BpmnProcessSpec
     subprocess_specs: dict[str, BpmnProcessSpec]
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Elements whose messages go to an external party: {element id: participant name}.
+    external_targets: dict[str, str] = field(default_factory=dict)
     _form_cache: dict[str, FormDefinition | None] = field(default_factory=dict)
 
     def form_for(self, task_spec: Any) -> FormDefinition | None:
@@ -308,4 +317,28 @@ def build_bundle(
     add_files(parser, files)
     spec = parser.get_spec(process_id)
     subs = parser.get_subprocess_specs(process_id)
-    return SpecBundle(version_id, process_id, dialect, spec, subs, forms)
+    targets: dict[str, str] = {}
+    for f in files:
+        if f.kind == "bpmn":
+            targets.update(external_message_targets(parse_xml(f.content)))
+    return SpecBundle(version_id, process_id, dialect, spec, subs, forms, targets)
+
+
+def external_message_targets(root: etree._Element) -> dict[str, str]:
+    """Message flows from an element to an external party: {element id: participant name}.
+
+    An external party is a collapsed pool: a participant without an executable process. Its
+    name (or id) names the party, e.g. "employer" or "tyomarkkinatori".
+    """
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    executable = {p.get("id") for p in root.xpath("//bpmn:process", namespaces=ns)
+                  if p.get("isExecutable", "false").lower() == "true"}
+    external = {}
+    for part in root.xpath("//bpmn:participant", namespaces=ns):
+        if part.get("processRef") not in executable:
+            external[part.get("id")] = part.get("name") or part.get("id")
+    targets = {}
+    for flow in root.xpath("//bpmn:messageFlow", namespaces=ns):
+        if flow.get("targetRef") in external:
+            targets[flow.get("sourceRef")] = external[flow.get("targetRef")]
+    return targets

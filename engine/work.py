@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from engine import clock, notifications, operations, outbox, runner, service_tasks, timers
 from engine.db import Database
 from engine.models import ProcessInstance, Timer
+from engine.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 #: Sends one rendered mail; raises on failure (the outbox retries it).
 Mailer = Callable[[notifications.RenderedEmail], None]
-#: Attempts to deliver one e-mail before giving up.
+#: Attempts to deliver one e-mail or external message before giving up.
 EMAIL_RETRIES = 8
 EMAIL_BACKOFF = timedelta(seconds=2)
 SCHEDULER_ACTOR = "system:scheduler"
@@ -66,6 +67,8 @@ def handle_outbox(db: Database, outbox_id: int, *, mailer: Mailer | None,
         _service_call(db, outbox_id, payload)
     elif kind == notifications.EMAIL:
         _email(db, outbox_id, payload, mailer)
+    elif kind == runner.EXTERNAL_MESSAGE:
+        _external_message(db, outbox_id, payload)
     else:
         db.unit_of_work(lambda s: _fail(s, outbox_id, f"unknown outbox kind {kind!r}"))
 
@@ -149,8 +152,21 @@ def _email(db: Database, outbox_id: int, payload: dict[str, Any], mailer: Mailer
         mailer(message)
     except Exception as exc:  # the mail server: retried with backoff
         error = f"{exc.__class__.__name__}: {exc}"
-        db.unit_of_work(lambda s: _email_failed(s, outbox_id, error))
+        db.unit_of_work(lambda s: _delivery_failed(s, outbox_id, error))
         return
+    db.unit_of_work(lambda s: _mark_done(s, outbox_id))
+
+
+def _external_message(db: Database, outbox_id: int, payload: dict[str, Any]) -> None:
+    """A message to an external party: POSTed to the endpoint named after the party when one
+    is configured (`VIRTA_HTTP_ENDPOINTS`); otherwise the outbox row is the record."""
+    if payload.get("to") in get_settings().http_endpoints:
+        try:
+            operations.call_external("http_call", {"endpoint": payload["to"], "body": payload})
+        except Exception as exc:  # the party's endpoint: retried with backoff
+            error = f"{exc.__class__.__name__}: {exc}"
+            db.unit_of_work(lambda s: _delivery_failed(s, outbox_id, error))
+            return
     db.unit_of_work(lambda s: _mark_done(s, outbox_id))
 
 
@@ -160,7 +176,7 @@ def _mark_done(session: Session, outbox_id: int) -> None:
         outbox.mark_done(row)
 
 
-def _email_failed(session: Session, outbox_id: int, error: str) -> None:
+def _delivery_failed(session: Session, outbox_id: int, error: str) -> None:
     row = outbox.take(session, outbox_id)
     if row is None:
         return

@@ -17,7 +17,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from engine import accounts, clock, migrate, runner, specs, work
+from engine import accounts, clock, migrate, reference_data, runner, specs, work
 from engine.bootstrap import bootstrap
 from engine.db import Database
 from engine.settings import Settings
@@ -94,6 +94,7 @@ def db(database_url: str, settings: Settings) -> Iterator[Database]:
     """A bootstrapped database: reference teams and the admin exist."""
     runner.workflow_cache.clear()
     specs.spec_cache.clear()
+    reference_data.clear_caches()
     database = Database(database_url)
     bootstrap(database, settings, deploy_models=False)
     try:

@@ -116,6 +116,9 @@ def test_scripts_get_exactly_the_whitelisted_functions() -> None:
         "age_on",
         "now",
         "today",
+        "parameter",
+        "reference",
+        "new_case_key",
     }
 
 

@@ -64,7 +64,7 @@ def test_ordinary_scripts_run_with_the_contract_functions() -> None:
 
 
 def test_model_code_cannot_change_the_builtins_of_later_evaluations() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(KeyError):
         script_engine.environment.execute("globals()['__builtins__']['len'] = None", {})
     assert script_engine.environment.evaluate("len([1, 2])", {}) == 2
 

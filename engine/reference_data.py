@@ -1,0 +1,140 @@
+"""Reference data and process parameters (PROCESSES.md §1.4–§1.6), and the script functions
+that read them: `parameter(name)`, `reference(kind, code)` and `new_case_key(prefix)`.
+
+Files in `processes/reference/` are loaded on start: `parameters-<name>.json` are parameter
+sets (`{"name", "valid_from", "values"}`); every other `<kind>.json` is a list of items with a
+`code`. A parameter set is immutable once loaded: a case keeps the set it started with, so a
+change is a new set with a later `valid_from`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import case_context, clock
+from engine.models import KeyCounter, ParameterSet, ReferenceItem
+
+log = logging.getLogger(__name__)
+
+_cache_lock = threading.Lock()
+_parameter_cache: dict[str, dict[str, Any]] = {}
+_reference_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+
+def clear_caches() -> None:
+    """Forget cached parameter sets and reference items (a new database, in tests)."""
+    with _cache_lock:
+        _parameter_cache.clear()
+        _reference_cache.clear()
+
+
+def load_folder(session: Session, folder: Path) -> list[str]:
+    """Load every reference file in `folder`; returns what was loaded."""
+    loaded: list[str] = []
+    if not folder.is_dir():
+        return loaded
+    for path in sorted(folder.glob("*.json")):
+        content = json.loads(path.read_text(encoding="utf-8"))
+        if path.name.startswith("parameters-"):
+            _load_parameters(session, content)
+            loaded.append(f"parameters {content['name']}")
+        else:
+            kind = path.stem
+            for item in content:
+                row = session.get(ReferenceItem, (kind, str(item["code"])))
+                if row is None:
+                    session.add(ReferenceItem(kind=kind, code=str(item["code"]), data=item))
+                else:
+                    row.data = item
+            loaded.append(f"{kind} ({len(content)})")
+    clear_caches()
+    return loaded
+
+
+def _load_parameters(session: Session, content: dict[str, Any]) -> None:
+    values = content["values"]
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+    row = session.get(ParameterSet, content["name"])
+    if row is None:
+        session.add(ParameterSet(name=content["name"], values=values, sha256=digest,
+                                 valid_from=content.get("valid_from", "1970-01-01"),
+                                 loaded_at=clock.now()))
+    elif row.sha256 != digest:
+        log.error("parameter set %s changed on disk; sets are immutable, keeping the loaded "
+                  "one: give the change a new name and valid_from", content["name"])
+
+
+def active_parameter_set(session: Session) -> str | None:
+    """The newest parameter set already in force today, by its `valid_from`."""
+    today = clock.local_today().isoformat()
+    return session.scalar(select(ParameterSet.name).where(ParameterSet.valid_from <= today)
+                          .order_by(ParameterSet.valid_from.desc()).limit(1))
+
+
+def parameter_values(session: Session, name: str | None) -> dict[str, Any]:
+    """The values of a parameter set (cached: sets never change)."""
+    if name is None:
+        return {}
+    with _cache_lock:
+        cached = _parameter_cache.get(name)
+    if cached is None:
+        row = session.get(ParameterSet, name)
+        cached = dict(row.values) if row is not None else {}
+        with _cache_lock:
+            _parameter_cache[name] = cached
+    return cached
+
+
+# ---------------------------------------------------------------- script functions
+
+
+def parameter(name: str) -> Any:
+    """The value of a parameter in the running case's parameter set (e.g. `firstContactBd`)."""
+    values = case_context.current().parameters
+    if name not in values:
+        raise KeyError(f"unknown parameter {name!r}")
+    return values[name]
+
+
+def reference(kind: str, code: str) -> dict[str, Any] | None:
+    """A reference item, e.g. `reference("municipalities", "276")["serviceAreaCode"]`."""
+    key = (str(kind), str(code))
+    with _cache_lock:
+        if key in _reference_cache:
+            return _reference_cache[key]
+    row = case_context.current().session.get(ReferenceItem, key)
+    data = dict(row.data) if row is not None else None
+    with _cache_lock:
+        _reference_cache[key] = data
+    return data
+
+
+def new_case_key(prefix: str) -> str:
+    """The next business key for `prefix` this year, e.g. `V-2025-000001`; also the case's key.
+
+    Numbers come from a counter row locked in the case's transaction, so two cases never get
+    the same key, and a rolled-back case gives its number back.
+    """
+    if not prefix.isalpha() or not prefix.isupper() or len(prefix) > 3:
+        raise ValueError("a key prefix is 1 to 3 capital letters")
+    context = case_context.current()
+    year = clock.local_today().year
+    session = context.session
+    row = session.get(KeyCounter, (prefix, year), with_for_update=True)
+    if row is None:
+        row = KeyCounter(prefix=prefix, year=year, value=0)
+        session.add(row)
+    row.value += 1
+    session.flush()
+    key = f"{prefix}-{year}-{row.value:06d}"
+    if context.instance.business_key is None:
+        context.instance.business_key = key
+    return key
