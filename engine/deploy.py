@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit, clock, sandbox
 from engine.errors import DeploymentInvalid, NotFound
-from engine.forms import check_schema, form_from_camunda_fields
+from engine.forms import bound_expressions, check_schema, form_from_camunda_fields
 from engine.models import ModelFile, ProcessVersion
 from engine.scripting import script_engine
 from engine.settings import get_settings
@@ -228,6 +228,9 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
                 continue
             for message in check_schema(schema):
                 problems.append(_problem(name, f"not a valid form: {message}"))
+            for expression in bound_expressions(schema):
+                for message in sandbox.problems(expression, "eval"):
+                    problems.append(_problem(name, f"date bound {expression!r}: {message}"))
             forms[name] = content
         else:
             try:

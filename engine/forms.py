@@ -258,8 +258,51 @@ def _walk(schema: Any, value: Any, path: tuple) -> Iterator[tuple[tuple, dict, A
             yield from _walk(schema["items"], item, (*path, index))
 
 
+#: Date bounds that JSON Schema cannot express. A bound is an ISO date, or an expression that
+#: `resolve_bounds` turns into one when the form is checked (e.g. "today()").
+BOUND_KEYWORDS = ("x-min", "x-max", "x-exclusiveMin", "x-exclusiveMax")
+
+
+def bound_expressions(schema: Any) -> Iterator[str]:
+    """The date bounds of a schema that are expressions (resolved before validation)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in BOUND_KEYWORDS and isinstance(value, str) and not _DATE_RE.match(value):
+                yield value
+            else:
+                yield from bound_expressions(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from bound_expressions(item)
+
+
+def resolve_bounds(schema: Any, evaluate: Callable[[str], Any]) -> Any:
+    """A copy of `schema` whose expression date bounds are evaluated to ISO dates.
+
+    A bound whose expression cannot be evaluated (e.g. a field the data lacks) is dropped: the
+    field's own rules (required, format) report what is missing.
+    """
+    if isinstance(schema, list):
+        return [resolve_bounds(item, evaluate) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    resolved: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in BOUND_KEYWORDS and isinstance(value, str) and not _DATE_RE.match(value):
+            try:
+                bound = evaluate(value)
+            except Exception:  # noqa: BLE001 - a bound over missing data does not apply
+                continue
+            if bound is not None:
+                resolved[key] = str(bound.isoformat() if hasattr(bound, "isoformat")
+                                    else bound)[:10]
+        else:
+            resolved[key] = resolve_bounds(value, evaluate)
+    return resolved
+
+
 def _extra_errors(schema: dict, data: dict, previous: dict) -> Iterator[FieldError]:
-    """Checks JSON Schema cannot express: read-only fields and date x-min/x-max."""
+    """Checks JSON Schema cannot express: read-only fields and date bounds."""
     for name, sub in (schema.get("properties") or {}).items():
         if isinstance(sub, dict) and sub.get("readOnly") and name in data:
             unchanged = previous[name] if name in previous else sub.get("default")
@@ -273,6 +316,10 @@ def _extra_errors(schema: dict, data: dict, previous: dict) -> Iterator[FieldErr
             yield FieldError(_join(path), f"must be on or after {sub['x-min']}")
         if isinstance(sub.get("x-max"), str) and iso > sub["x-max"]:
             yield FieldError(_join(path), f"must be on or before {sub['x-max']}")
+        if isinstance(sub.get("x-exclusiveMin"), str) and iso <= sub["x-exclusiveMin"]:
+            yield FieldError(_join(path), f"must be after {sub['x-exclusiveMin']}")
+        if isinstance(sub.get("x-exclusiveMax"), str) and iso >= sub["x-exclusiveMax"]:
+            yield FieldError(_join(path), f"must be before {sub['x-exclusiveMax']}")
 
 
 def validate_form_data(

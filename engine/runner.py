@@ -34,7 +34,12 @@ from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import get_version, load_bundle
 from engine.errors import FormInvalid, InputInvalid, InvalidTransition, NotFound, TaskNotReady
-from engine.forms import validate_form_data
+from engine.forms import (
+    FormDefinition,
+    bound_expressions,
+    resolve_bounds,
+    validate_form_data,
+)
 from engine.models import (
     HumanTask,
     Incident,
@@ -470,6 +475,10 @@ def start_case(
     session.add(row)
     session.flush()
     _bind(session, row)
+    start_form = bundle.start_form() if start_event is None and fire_start_timer is None \
+        else None
+    if start_form is not None:  # a refused start leaves nothing: the unit of work rolls back
+        check_form(start_form, data or {}, context={})
     audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
                  element_id=process_id, data={"version": pv.version, "data": row.data})
     case = _Case(session, row, bundle, wf, principal.username)
@@ -518,9 +527,7 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         raise TaskNotReady(f"task {task_id} is not ready")
     form = case.bundle.form_for(task.task_spec)
     if form is not None:
-        errors = validate_form_data(form, data, previous=to_jsonable(task.data))
-        if errors:
-            raise FormInvalid([{"field": e.field, "message": e.message} for e in errors])
+        check_form(form, data, context=task.data, previous=to_jsonable(task.data))
     before = to_jsonable(task.data)
     task.data.update(copy.deepcopy(data))
     changed = {k: v for k, v in to_jsonable(data).items() if before.get(k) != v}
@@ -536,6 +543,24 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
                  element_id=task_row.element_id, task_id=task_id, data={"changed": changed})
     advance(case)
     return case.row
+
+
+def check_form(form: FormDefinition, data: dict[str, Any], *, context: dict[str, Any],
+               previous: dict[str, Any] | None = None) -> None:
+    """Validate submitted data against a form; raises `FormInvalid` with per-field problems.
+
+    Date bounds that are expressions (e.g. `"x-min": "today()"`) are evaluated first, in the
+    sandbox, over the case's data and the submitted data.
+    """
+    if next(bound_expressions(form.schema), None) is not None:
+        scope = {**context, **data}
+        form = FormDefinition(
+            resolve_bounds(form.schema,
+                           lambda e: script_engine.environment.evaluate(e, dict(scope))),
+            form.ui_schema, form.source)
+    errors = validate_form_data(form, data, previous=previous)
+    if errors:
+        raise FormInvalid([{"field": e.field, "message": e.message} for e in errors])
 
 
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:

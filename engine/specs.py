@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import task as _bpmn_task_util
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
@@ -261,6 +262,16 @@ class SpecBundle:
                     form = FormDefinition(schema=schema, ui_schema=ui)
             self._form_cache[key] = form
         return self._form_cache[key]
+
+    def start_form(self) -> FormDefinition | None:
+        """The form of the process's plain start event (a manual start), if it has one."""
+        for ts in self.spec.task_specs.values():
+            if isinstance(ts, StartEvent) \
+                    and isinstance(getattr(ts, "event_definition", None), NoneEventDefinition):
+                form = self.form_for(ts)
+                if form is not None:
+                    return form
+        return None
 
     def all_specs(self) -> list[BpmnProcessSpec]:
         """The top spec and every called/embedded spec."""
