@@ -20,7 +20,7 @@ stored in process variables as is.
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import holidays
 
@@ -172,6 +172,25 @@ def add_months(d: DateLike, n: int) -> str:
     index = day.year * 12 + (day.month - 1) + months
     year, month0 = divmod(index, 12)
     return _clamped_date(year, month0 + 1, day.day).isoformat()
+
+
+def add_days(d: DateLike, n: int) -> str:
+    """The date `n` calendar days after `d` (negative: before), as an ISO date.
+
+    Calendar days ("cd", "vrk") per PROCESSES.md §0.3, e.g. the day after a due date.
+    """
+    return (to_date(d) + timedelta(days=_as_int(n, "n"))).isoformat()
+
+
+def at_time(d: DateLike, hh_mm: str = "00:00") -> str:
+    """`d` at the local (Europe/Helsinki) time `hh_mm`, as an ISO datetime with its offset.
+
+    For timers of PROCESSES.md §0.3: escalations at 00:00 after a due date, reminders and
+    scheduled tasks at 08:00, e.g. `at_time(add_days(due, 1))`, `at_time(day, "08:00")`.
+    """
+    hours, _, minutes = str(hh_mm).partition(":")
+    local = datetime.combine(to_date(d), time(int(hours), int(minutes or 0)), tzinfo=TIMEZONE)
+    return local.isoformat()
 
 
 def age_on(personal_id: str, d: DateLike) -> int:

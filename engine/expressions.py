@@ -42,6 +42,8 @@ def script_functions() -> dict[str, Callable[..., Any]]:
         "business_days_between": calendar.business_days_between,
         "next_business_day": calendar.next_business_day,
         "add_months": calendar.add_months,
+        "add_days": calendar.add_days,
+        "at_time": calendar.at_time,
         "age_on": calendar.age_on,
         "now": now,
         "today": today,

@@ -13,6 +13,7 @@ import copy
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -69,6 +70,9 @@ FINAL = frozenset({COMPLETED, CANCELLED})
 MAX_MESSAGE_HOPS = 10
 #: Outbox kind of a message to an external party (a message flow to a collapsed pool).
 EXTERNAL_MESSAGE = "external_message"
+#: Called with (case's process id, [(from element, to element), ...]) on every save: the
+#: sequence flows the case has taken. Only tests listen (the flow-coverage tool).
+flow_listeners: list[Callable[[str, list[tuple[str, str]]], None]] = []
 #: Cases kept deserialized in memory per process.
 WORKFLOW_CACHE_SIZE = 2000
 
@@ -304,6 +308,8 @@ def _save(case: _Case, failure: _Failure | None) -> None:
     row.status = status
     row.data = _current_data(case)
     case.completed_data.clear()
+    if flow_listeners:
+        _report_flows(case)
     prune(wf)
     row.state = dump_state(wf, case.bundle.dialect)
     row.updated_at = clock.now()
@@ -313,6 +319,21 @@ def _save(case: _Case, failure: _Failure | None) -> None:
     session.flush()  # the revision check happens here: a lost race raises StaleDataError
     revision, instance_id = row.revision, row.id
     after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
+
+
+def _report_flows(case: _Case) -> None:
+    reached = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED \
+        | TaskState.ERROR
+    pairs = []
+    for task in case.wf.get_tasks(state=reached):
+        target = getattr(task.task_spec, "bpmn_id", None)
+        parent = task.parent
+        while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
+            parent = parent.parent
+        if target and parent is not None:
+            pairs.append((parent.task_spec.bpmn_id, target))
+    for listener in flow_listeners:
+        listener(case.row.process_id, pairs)
 
 
 def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:

@@ -21,6 +21,7 @@ from engine import accounts, clock, migrate, reference_data, runner, specs, work
 from engine.bootstrap import bootstrap
 from engine.db import Database
 from engine.settings import Settings
+from tests.flow_coverage import FlowRecorder, model_flows, report, untaken
 from tests.services import PostgresServer, ServiceUnavailable, require
 
 TEST_DB = os.environ.get("VIRTA_TEST_DB", "sqlite")
@@ -28,6 +29,26 @@ DATA = Path(__file__).parent / "data"
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 ADMIN = ("admin", "admin-password-1")
 
+
+
+_flows = FlowRecorder()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    runner.flow_listeners.append(_flows)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With VIRTA_FLOW_COVERAGE=1, fail the run when a model's sequence flow was never taken."""
+    if os.environ.get("VIRTA_FLOW_COVERAGE") != "1":
+        return
+    left = untaken(_flows)
+    if left:
+        print("\n" + report(left))
+        session.exitstatus = 1
+    else:
+        print(f"\nflow coverage: every sequence flow of {len(model_flows())} in processes/ "
+              "was taken")
 
 
 @pytest.fixture(autouse=True)

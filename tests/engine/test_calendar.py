@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from engine import calendar
 from engine.calendar import (
     add_business_days,
     add_months,
@@ -353,3 +354,13 @@ def test_to_date_rejects_garbage() -> None:
         to_date(20251222)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         to_date(None)  # type: ignore[arg-type]
+
+
+def test_add_days_counts_calendar_days_across_a_year() -> None:
+    assert calendar.add_days("2025-12-31", 1) == "2026-01-01"
+    assert calendar.add_days("2026-03-01", -1) == "2026-02-28"
+
+
+def test_at_time_gives_helsinki_local_time_with_the_summer_or_winter_offset() -> None:
+    assert calendar.at_time("2025-06-20", "08:00") == "2025-06-20T08:00:00+03:00"
+    assert calendar.at_time("2025-12-22") == "2025-12-22T00:00:00+02:00"

@@ -113,6 +113,8 @@ def test_scripts_get_exactly_the_whitelisted_functions() -> None:
         "business_days_between",
         "next_business_day",
         "add_months",
+        "add_days",
+        "at_time",
         "age_on",
         "now",
         "today",
