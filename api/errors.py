@@ -20,6 +20,7 @@ from engine.errors import (
     NotAuthenticated,
     NotFound,
     NotMigratable,
+    TooManyFailedLogins,
     VirtaError,
 )
 
@@ -46,6 +47,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 async def _virta_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DeploymentInvalid | InputInvalid):
         return JSONResponse({"detail": exc.problems}, status_code=422)
+    if isinstance(exc, TooManyFailedLogins):
+        return JSONResponse({"detail": str(exc)}, status_code=429,
+                            headers={"Retry-After": str(exc.resets_in)})
     if isinstance(exc, NotMigratable):
         return JSONResponse({"migratable": False, "reason": str(exc)}, status_code=409)
     for cls, status in _STATUS:

@@ -18,6 +18,7 @@ from api.routes import (
     tasks,
     testing,
 )
+from api.security import SecurityHeaders
 from engine import clock
 from engine.db import Database, get_database
 from engine.settings import Settings, get_settings
@@ -26,8 +27,10 @@ from engine.settings import Settings, get_settings
 def create_app(db: Database | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app on a database (default: the configured one)."""
     settings = settings or get_settings()
-    app = FastAPI(title="Virta", version="0.1.0",
+    # No /docs or /redoc: FastAPI serves them from a CDN, and pages never load from one.
+    app = FastAPI(title="Virta", version="0.1.0", docs_url=None, redoc_url=None,
                   description="BPMN workflow platform for Finnish public employment services")
+    app.add_middleware(SecurityHeaders)
     app.state.db = db or get_database()
     errors.install(app)
     api = APIRouter(prefix="/api")

@@ -13,10 +13,13 @@ from sqlalchemy.orm import Session
 
 from engine import audit, clock
 from engine.authorization import ROLES, Principal
-from engine.errors import AlreadyExists, InputInvalid, NotAuthenticated
-from engine.models import ApiToken, SystemSetting, Team, User, UserTeam
+from engine.errors import AlreadyExists, InputInvalid, NotAuthenticated, TooManyFailedLogins
+from engine.models import ApiToken, LoginThrottle, SystemSetting, Team, User, UserTeam
 from engine.reference import TEAMS
 
+#: Failed logins within `LOCKOUT` that lock a username for `LOCKOUT`.
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
 #: The languages of the pages and of e-mail.
 LANGUAGES = ("fi", "en")
 
@@ -124,13 +127,37 @@ def ensure_admin(session: Session, username: str, password: str) -> None:
                     actor="bootstrap")
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Return the active user with this password, or raise `NotAuthenticated`."""
+def login(session: Session, username: str, password: str) -> User | None:
+    """Check a username and password; None when they are wrong.
+
+    Failures are counted per username (existing or not) in the caller's transaction, which
+    must commit them even though the login failed. After `MAX_FAILED_LOGINS` failures within
+    `LOCKOUT` the name is locked for `LOCKOUT`: `TooManyFailedLogins` says for how long.
+    """
+    now = clock.now()
+    throttle = session.get(LoginThrottle, username, with_for_update=True)
+    if throttle is not None and throttle.locked_until is not None:
+        if throttle.locked_until > now:
+            raise TooManyFailedLogins(int((throttle.locked_until - now).total_seconds()) + 1)
+        session.delete(throttle)
+        session.flush()
+        throttle = None
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.active:
-        raise NotAuthenticated("wrong username or password")
-    return user
+    if user is not None and ok and user.active:
+        if throttle is not None:
+            session.delete(throttle)
+        return user
+    if throttle is None or now - throttle.first_failure_at > LOCKOUT:
+        if throttle is not None:
+            session.delete(throttle)
+            session.flush()
+        throttle = LoginThrottle(username=username, failures=0, first_failure_at=now)
+        session.add(throttle)
+    throttle.failures += 1
+    if throttle.failures >= MAX_FAILED_LOGINS:
+        throttle.locked_until = now + LOCKOUT
+    return None
 
 
 def _token_hash(token: str) -> str:

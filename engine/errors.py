@@ -21,6 +21,14 @@ class NotAuthenticated(VirtaError):
     """Raised when no valid login was given."""
 
 
+class TooManyFailedLogins(NotAuthenticated):
+    """Raised while an account is locked after repeated failed logins."""
+
+    def __init__(self, resets_in: int) -> None:
+        super().__init__(f"too many failed logins; try again in {resets_in} s")
+        self.resets_in = resets_in
+
+
 class InvalidTransition(VirtaError):
     """Raised when the target is in a state that does not allow the action."""
 

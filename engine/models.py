@@ -379,3 +379,14 @@ class ReferenceItem(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class LoginThrottle(Base):
+    """Failed logins per username (known or not), for lockout after repeated failures."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(150), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
 from engine import accounts
+from engine.errors import NotAuthenticated
 from engine.settings import get_settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -30,11 +32,13 @@ def issue_token(body: TokenRequest, db: DbDep) -> TokenResponse:
     """Log in with a username and password; answers a bearer token."""
     ttl = timedelta(minutes=get_settings().token_ttl_minutes)
 
-    def work(session):  # type: ignore[no-untyped-def]
-        user = accounts.authenticate(session, body.username, body.password)
-        return accounts.issue_token(session, user, ttl)
+    def work(session: Session) -> str | None:
+        user = accounts.login(session, body.username, body.password)
+        return accounts.issue_token(session, user, ttl) if user is not None else None
 
-    token = db.unit_of_work(work)
+    token = db.unit_of_work(work)  # commits a failure's count too
+    if token is None:
+        raise NotAuthenticated("wrong username or password")
     return TokenResponse(access_token=token, expires_in=int(ttl.total_seconds()))
 
 
