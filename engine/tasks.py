@@ -9,9 +9,21 @@ from sqlalchemy.orm import Session
 from engine.authorization import Principal, can_see_task
 from engine.deploy import load_bundle
 from engine.errors import NotFound
+from engine.identifiers import is_valid_personal_id, mask_personal_id
 from engine.models import HumanTask, ProcessInstance, ProcessVersion
 from engine.runner import task_to_dict
 from engine.specs import task_meta
+
+
+def mask_personal_ids(value: Any) -> Any:
+    """A copy of data with every henkilötunnus masked (shown in full only on the case page)."""
+    if isinstance(value, dict):
+        return {k: mask_personal_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_personal_ids(v) for v in value]
+    if isinstance(value, str) and len(value) == 11 and is_valid_personal_id(value):
+        return mask_personal_id(value)
+    return value
 
 
 def task_detail(session: Session, *, task_id: str, principal: Principal) -> dict[str, Any]:
@@ -38,6 +50,6 @@ def task_detail(session: Session, *, task_id: str, principal: Principal) -> dict
     detail.update({
         "process_id": instance.process_id, "version": instance.version,
         "form": form.to_dict() if form else None, "instructions": instructions,
-        "case_data": instance.data,
+        "case_data": mask_personal_ids(instance.data),
     })
     return detail

@@ -109,3 +109,15 @@ def test_staff_cannot_complete_another_teams_task(api: Api) -> None:
     outsider.complete(task["id"], {"businessId": "1234567-1", "weekly_hours": 10}, expect=403)
     assert outsider.tasks(task["instance_id"]) == []
     outsider.get(f"/api/tasks/{task['id']}", expect=404)
+
+
+def test_a_task_shows_the_case_data_with_personal_ids_masked(api: Api) -> None:
+    _deploy(api)
+    case = api.start("two_lane_application", {"personalId": "010594Y9032",
+                                              "family": [{"id": "020594X903P"}]})
+    [task] = case["ready_tasks"]
+    detail = api.get(f"/api/tasks/{task['id']}").json()
+    assert detail["case_data"]["personalId"] == "010594*****"
+    assert detail["case_data"]["family"][0]["id"] == "020594*****"
+    full = api.get(f"/api/process-instances/{case['id']}").json()
+    assert full["data"]["personalId"] == "010594Y9032"
