@@ -67,6 +67,38 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+class CpuMeter:
+    """Machine-wide CPU use between two points, from /proc/stat (other work on the machine
+    shows up here: benchmarks on a shared 2-core box are noisy)."""
+
+    def __init__(self) -> None:
+        self.start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                values = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values), idle
+
+    def busy_percent(self) -> float | None:
+        end = self._read()
+        if self.start is None or end is None or end[0] == self.start[0]:
+            return None
+        total, idle = end[0] - self.start[0], end[1] - self.start[1]
+        return round(100 * (total - idle) / total, 1)
+
+
 def versions() -> dict[str, Any]:
     names = ("virta", "SpiffWorkflow", "fastapi", "starlette", "uvicorn", "SQLAlchemy",
              "psycopg", "dramatiq", "redis", "httpx", "pydantic")

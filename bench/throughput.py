@@ -22,11 +22,13 @@ from typing import Any
 from _common import (
     DATA,
     Client,
+    CpuMeter,
     HttpError,
     Stack,
     deploy,
     emit,
     latency_summary,
+    loadavg,
     log,
     login,
     machine_info,
@@ -88,7 +90,9 @@ def bare_baseline(seconds: float, serializer_rounds: int) -> dict[str, Any]:
         return cases, time.perf_counter() - start
 
     log(f"[bare] running the model in memory for {seconds:.1f} s")
+    meter = CpuMeter()
     cases, elapsed = loop(False, seconds)
+    machine_busy = meter.busy_percent()
 
     # One full serialize + deserialize of a case at its first wait state (spec included:
     # the default BpmnWorkflowSerializer with SPIFF_CONFIG).
@@ -108,6 +112,7 @@ def bare_baseline(seconds: float, serializer_rounds: int) -> dict[str, Any]:
         "cases": cases,
         "seconds": round(elapsed, 3),
         "cases_per_s": round(cases / elapsed, 1),
+        "machine_cpu_busy_percent": machine_busy,
         "serialize_deserialize_ms": {
             "n": len(timings),
             "p50": round(statistics.median(timings) * 1000, 4),
@@ -203,6 +208,7 @@ def measure(stack: Stack, token: str, clients: int, seconds: float,
         r.one_case(record=False)
     barrier = threading.Barrier(clients + 1)
     cpu_before = stack_cpu(stack)
+    machine = CpuMeter()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     deadline = start + seconds
@@ -214,6 +220,7 @@ def measure(stack: Stack, token: str, clients: int, seconds: float,
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
+    machine_busy = machine.busy_percent()
     cpu_after = stack_cpu(stack)
     self_after = resource.getrusage(resource.RUSAGE_SELF)
     for r in runners:
@@ -243,6 +250,7 @@ def measure(stack: Stack, token: str, clients: int, seconds: float,
             "bench_client": round((self_after.ru_utime + self_after.ru_stime)
                                   - (self_before.ru_utime + self_before.ru_stime), 3),
         },
+        "machine_cpu_busy_percent": machine_busy,
         "serve_cpu_ms_per_case": round(serve_cpu / cases * 1000, 3)
         if serve_cpu is not None and cases else None,
         "errors": len(errors),
@@ -270,6 +278,12 @@ def run_stack(kind: str, client_counts: list[int], seconds: float, warmup_cases:
         for _ in range(warmup_cases):
             warm.one_case(record=False)
         warm.client.close()
+        idle_before = stack_cpu(stack)
+        time.sleep(3)
+        idle_after = stack_cpu(stack)
+        out["idle_cpu_percent"] = {
+            k: (round((idle_after[k] - v) / 3 * 100, 1) if v is not None
+                and idle_after.get(k) is not None else None) for k, v in idle_before.items()}
         for clients in client_counts:
             out["runs"].append(measure(stack, token, clients, seconds, bare_cps))
     except Exception as exc:
@@ -339,6 +353,7 @@ def main() -> None:
         for s in result["virta"] for r in s.get("runs", [])
     ]
     result["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    result["loadavg_at_end"] = loadavg()
     emit(result)
 
 

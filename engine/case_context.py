@@ -22,6 +22,8 @@ class CaseContext:
     session: Session
     instance: ProcessInstance
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Who is acting: a username, or "system..." for timers and workers.
+    actor: str | None = None
 
 
 _current: ContextVar[CaseContext | None] = ContextVar("virta_case", default=None)

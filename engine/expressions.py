@@ -50,4 +50,5 @@ def script_functions() -> dict[str, Callable[..., Any]]:
         "parameter": reference_data.parameter,
         "reference": reference_data.reference,
         "new_case_key": reference_data.new_case_key,
+        "current_user": reference_data.current_user,
     }

@@ -117,6 +117,13 @@ def reference(kind: str, code: str) -> dict[str, Any] | None:
     return data
 
 
+def current_user() -> str | None:
+    """The user whose action runs this code (who completed the task or started the case);
+    None when a timer, a message or a worker moved the case."""
+    actor = case_context.current().actor
+    return None if actor is None or actor.startswith("system") else actor
+
+
 def new_case_key(prefix: str) -> str:
     """The next business key for `prefix` this year, e.g. `V-2025-000001`; also the case's key.
 

@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -147,13 +148,13 @@ def open_case(session: Session, instance_id: int, actor: str) -> _Case:
     if wf is None:
         wf = load_state(row.state, bundle)
     wf.script_engine = script_engine
-    _bind(session, row)
+    _bind(session, row, actor)
     return _Case(session, row, bundle, wf, actor)
 
 
-def _bind(session: Session, row: ProcessInstance) -> None:
+def _bind(session: Session, row: ProcessInstance, actor: str) -> None:
     case_context.bind(case_context.CaseContext(
-        session, row, reference_data.parameter_values(session, row.parameter_set)))
+        session, row, reference_data.parameter_values(session, row.parameter_set), actor))
 
 
 def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> None:
@@ -325,7 +326,9 @@ def _report_flows(case: _Case) -> None:
     reached = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED \
         | TaskState.ERROR
     pairs = []
-    for task in case.wf.get_tasks(state=reached):
+    for task in case.wf.get_tasks(state=reached | TaskState.CANCELLED):
+        if task.state == TaskState.CANCELLED and not isinstance(task.task_spec, Join):
+            continue  # a cancelled join token is a branch that arrived; other cancels are not
         target = getattr(task.task_spec, "bpmn_id", None)
         parent = task.parent
         while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
@@ -495,7 +498,7 @@ def start_case(
                           parameter_set=reference_data.active_parameter_set(session))
     session.add(row)
     session.flush()
-    _bind(session, row)
+    _bind(session, row, principal.username)
     start_form = bundle.start_form() if start_event is None and fire_start_timer is None \
         else None
     if start_form is not None:  # a refused start leaves nothing: the unit of work rolls back
@@ -561,7 +564,8 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     task_row.completed_at = clock.now()
     task_row.completed_by = principal.username
     audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
-                 element_id=task_row.element_id, task_id=task_id, data={"changed": changed})
+                 element_id=task_row.element_id, task_id=task_id,
+                 data={"changed": changed, "submitted": to_jsonable(data)})
     advance(case)
     return case.row
 

@@ -121,6 +121,7 @@ def test_scripts_get_exactly_the_whitelisted_functions() -> None:
         "parameter",
         "reference",
         "new_case_key",
+        "current_user",
     }
 
 
