@@ -57,7 +57,8 @@ def deliver(
                                   correlation=correlation, actor=principal.username, hops=hops):
             delivered.append(case_id)
     if not delivered and instance_id is None:
-        delivered.extend(_start_by_message(session, name, correlation, payload, principal))
+        delivered.extend(_start_by_message(session, name, correlation, payload, principal,
+                                           hops))
     if not delivered and keep_unmatched:
         session.add(Incident(
             instance_id=instance_id, kind="unmatched_message", element_id=None,
@@ -71,7 +72,7 @@ def deliver(
 
 
 def _start_by_message(session: Session, name: str, correlation: dict[str, Any], payload: Any,
-                      principal: Principal) -> list[int]:
+                      principal: Principal, hops: int) -> list[int]:
     started = []
     for pv in latest_versions(session):
         if name not in (pv.start_messages or []):
@@ -82,7 +83,7 @@ def _start_by_message(session: Session, name: str, correlation: dict[str, Any], 
             if isinstance(edef, MessageEventDefinition) and edef.name == name:
                 event = runner.message_event(edef, payload, correlation)
                 row = runner.start_case(session, process_id=pv.process_id, version=pv.version,
-                                        principal=principal, start_event=event)
+                                        principal=principal, start_event=event, hops=hops)
                 started.append(row.id)
                 break
     return started

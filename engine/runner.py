@@ -20,10 +20,12 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.specs.Join import Join
@@ -54,7 +56,7 @@ from engine.models import (
 )
 from engine.scripting import script_engine
 from engine.service_tasks import DeferredServiceTask, schedule_calls
-from engine.specs import SpecBundle, task_meta
+from engine.specs import SpecBundle, event_definitions, task_meta
 from engine.state import dump_state, load_state, prune, to_jsonable
 from engine.timers import force_fire, sync_case_timers
 
@@ -442,11 +444,11 @@ def _sync_subscriptions(case: _Case) -> None:
     session, row, wf = case.session, case.row, case.wf
     wanted: dict[tuple[str, str], dict[str, Any]] = {}
     for task in wf.get_tasks(state=TaskState.WAITING):
-        edef = getattr(task.task_spec, "event_definition", None)
-        if isinstance(edef, MessageEventDefinition):
-            corr = flat_correlation(task.workflow.correlations or wf.correlations,
-                                    edef.correlation_properties)
-            wanted[(edef.name, task.task_spec.bpmn_id)] = corr
+        for edef in event_definitions(getattr(task.task_spec, "event_definition", None)):
+            if isinstance(edef, MessageEventDefinition):
+                corr = flat_correlation(task.workflow.correlations or wf.correlations,
+                                        edef.correlation_properties)
+                wanted[(edef.name, task.task_spec.bpmn_id)] = corr
     existing = session.scalars(select(MessageSubscription).where(
         MessageSubscription.instance_id == row.id)).all()
     for sub in existing:
@@ -477,7 +479,7 @@ def flat_correlation(correlations: dict[str, dict[str, Any]], props: list[Any]) 
 def start_case(
     session: Session, *, process_id: str, principal: Principal, version: int | None = None,
     data: dict[str, Any] | None = None, start_event: Any = None,
-    fire_start_timer: str | None = None,
+    fire_start_timer: str | None = None, hops: int = 0,
 ) -> ProcessInstance:
     """Start a case of a process version (default: the latest) with initial data.
 
@@ -506,6 +508,7 @@ def start_case(
     audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
                  element_id=process_id, data={"version": pv.version, "data": row.data})
     case = _Case(session, row, bundle, wf, principal.username)
+    _choose_start_event(wf, start_event, fire_start_timer)
     if start_event is not None or fire_start_timer is not None:
         try:
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
@@ -516,8 +519,30 @@ def start_case(
         if fire_start_timer is not None:
             for task in wf.get_tasks(state=TaskState.WAITING, spec_name=fire_start_timer):
                 force_fire(task)
-    advance(case)
+    advance(case, hops=hops)
     return row
+
+
+def _choose_start_event(wf: BpmnWorkflow, message: Any, timer_element: str | None) -> None:
+    """A case starts through one start event: the message's, the due timer's, or (started by
+    a person) the plain ones. The process's other start events are cancelled, so that a plain
+    start does not also fire for a message, and a manual case does not wait for a message.
+    A process with no plain start event keeps its start events for a manual start."""
+    starts = [t for t in wf.get_tasks(state=TaskState.PREDICTED_MASK | TaskState.FUTURE)
+              if t.workflow is wf and isinstance(t.task_spec, StartEvent)]
+
+    def plain(task: Any) -> bool:
+        return isinstance(task.task_spec.event_definition, NoneEventDefinition)
+
+    if message is not None:
+        keep = [t for t in starts if t.task_spec.event_definition == message.event_definition]
+    elif timer_element is not None:
+        keep = [t for t in starts if t.task_spec.bpmn_id == timer_element]
+    else:
+        keep = [t for t in starts if plain(t)] or starts
+    for task in starts:
+        if task not in keep:
+            task.cancel()
 
 
 def _task_row(session: Session, task_id: str, *, lock: bool = False) -> HumanTask:
@@ -685,11 +710,13 @@ def deliver_to_case(session: Session, *, instance_id: int, event_name: str, payl
     if case.row.status in FINAL:
         return False
     for task in case.wf.get_tasks(state=TaskState.WAITING):
-        edef = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(edef, MessageEventDefinition) or edef.name != event_name:
+        waiting_for = getattr(task.task_spec, "event_definition", None)
+        edef = next((d for d in event_definitions(waiting_for)
+                     if isinstance(d, MessageEventDefinition) and d.name == event_name), None)
+        if edef is None:
             continue
         event = message_event(edef, payload, correlation)
-        if not edef.catches(task, event):
+        if not waiting_for.catches(task, event):
             continue
         case.wf.catch(event)  # the catch event's completion is recorded as `message_received`
         advance(case, hops=hops)

@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import task as _bpmn_task_util
@@ -28,6 +29,9 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.parser.task_spec import UserTaskParser as SpiffUserTaskParser
 from SpiffWorkflow.spiff.specs.defaults import UserTask as SpiffUserTask
+from SpiffWorkflow.spiff.specs.event_definitions import (
+    MessageEventDefinition as SpiffMessageEventDefinition,
+)
 from SpiffWorkflow.util import task as _task_util
 
 from engine.forms import FormDefinition, form_from_camunda_fields
@@ -43,6 +47,20 @@ MAX_TREE_DEPTH = 10_000_000
 for _cls in (_task_util.TaskIterator, _bpmn_task_util.BpmnTaskIterator):
     _defaults = list(_cls.__init__.__defaults__ or ())
     _cls.__init__.__defaults__ = tuple(MAX_TREE_DEPTH if d == 1000 else d for d in _defaults)
+
+def _update_task_data(self: Any, my_task: Any) -> None:
+    # A message caught without `spiffworkflow:messageVariable` hands its payload's keys to the
+    # case, as BPMN's plain message events (and Camunda) do; SpiffWorkflow would drop them.
+    if self.message_var is None:
+        payload = my_task.internal_data.pop(self.name, None)
+        if isinstance(payload, dict):
+            my_task.set_data(**payload)
+        return
+    _spiff_update_task_data(self, my_task)
+
+
+_spiff_update_task_data = SpiffMessageEventDefinition.update_task_data
+SpiffMessageEventDefinition.update_task_data = _update_task_data  # type: ignore[method-assign]
 
 #: How many parsed versions each process keeps in memory.
 SPEC_CACHE_SIZE = 256
@@ -276,6 +294,14 @@ class SpecBundle:
     def all_specs(self) -> list[BpmnProcessSpec]:
         """The top spec and every called/embedded spec."""
         return [self.spec, *self.subprocess_specs.values()]
+
+
+def event_definitions(edef: Any) -> list[Any]:
+    """The event definitions a catching element waits for: one, or each of a multiple event
+    (an event-based gateway waits for all its branches' events at once)."""
+    if isinstance(edef, MultipleEventDefinition):
+        return list(edef.event_definitions)
+    return [edef] if edef is not None else []
 
 
 def start_message_names(spec: BpmnProcessSpec) -> list[str]:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.db import is_sqlite
 from engine.models import ProcessVersion, Timer
+from engine.specs import event_definitions
 
 
 class _PlatformDateTime(datetime):
@@ -70,8 +71,8 @@ def waiting_timers(wf: Any) -> dict[str, tuple[str, datetime]]:
     """{task id: (element id, due)} of every armed timer a workflow waits for."""
     found: dict[str, tuple[str, datetime]] = {}
     for task in wf.get_tasks(state=TaskState.WAITING):
-        edef = getattr(task.task_spec, "event_definition", None)
-        if isinstance(edef, TimerEventDefinition):
+        edefs = event_definitions(getattr(task.task_spec, "event_definition", None))
+        if any(isinstance(d, TimerEventDefinition) for d in edefs):
             due = timer_due(task)
             if due is not None:
                 found[str(task.id)] = (task.task_spec.bpmn_id, due)

@@ -271,8 +271,6 @@ def test_every_start_service_sends_its_own_start_message(
         "notificationType": "voluntary_advice", **origin}
 
 
-@pytest.mark.xfail(strict=True, reason="platform gap: no script function names the user who "
-                   "completed F9.1, so sc_init cannot set originActor (PROCESSES.md §3)")
 def test_i3_origin_actor_is_the_user_who_recorded_the_contact(
         catalogue: Database, api: Api, es_kitee_1: Api, test_clock: Any) -> None:
     _at(test_clock, datetime(2025, 2, 10, 10, 0))
@@ -282,8 +280,7 @@ def test_i3_origin_actor_is_the_user_who_recorded_the_contact(
     assert payload["originActor"] == "es_kitee_1"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the vacancy_notice model (P1) and originActor "
-                   "(the acting user is not available to scripts)")
+@pytest.mark.xfail(strict=True, reason="needs the vacancy_notice model (P1)")
 def test_i3_the_started_vacancy_waits_at_ut_complete_start_for_the_recording_user(
         catalogue: Database, api: Api, es_kitee_1: Api, test_clock: Any) -> None:
     _at(test_clock, datetime(2025, 2, 10, 10, 0))
