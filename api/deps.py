@@ -32,8 +32,7 @@ def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("a bearer token is required")
     with db.reading() as session:
-        user = accounts.user_for_token(session, credentials.credentials)
-        return accounts.principal_for(session, user)
+        return accounts.principal_for_token(session, credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
