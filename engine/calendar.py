@@ -182,6 +182,11 @@ def add_days(d: DateLike, n: int) -> str:
     return (to_date(d) + timedelta(days=_as_int(n, "n"))).isoformat()
 
 
+def days_between(a: DateLike, b: DateLike) -> int:
+    """Calendar days from `a` to `b` (negative when `b` is earlier), e.g. a waiting time."""
+    return (to_date(b) - to_date(a)).days
+
+
 def at_time(d: DateLike, hh_mm: str = "00:00") -> str:
     """`d` at the local (Europe/Helsinki) time `hh_mm`, as an ISO datetime with its offset.
 

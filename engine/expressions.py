@@ -43,6 +43,7 @@ def script_functions() -> dict[str, Callable[..., Any]]:
         "next_business_day": calendar.next_business_day,
         "add_months": calendar.add_months,
         "add_days": calendar.add_days,
+        "days_between": calendar.days_between,
         "at_time": calendar.at_time,
         "age_on": calendar.age_on,
         "now": now,

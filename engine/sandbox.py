@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import datetime
 import math
 import operator
 import sys
@@ -151,6 +152,9 @@ _BUILTINS: dict[str, Any] = {
     for name in _BUILTIN_NAMES
 }
 _BUILTINS["range"] = _range
+# Date types for arithmetic on values scripts already hold; "now" comes from the platform
+# clock (`now()`, `today()`), so the types' own clock readers are not the way to it.
+_BUILTINS.update(date=datetime.date, datetime=datetime.datetime, timedelta=datetime.timedelta)
 
 
 def _guards() -> dict[str, Any]:

@@ -364,3 +364,8 @@ def test_add_days_counts_calendar_days_across_a_year() -> None:
 def test_at_time_gives_helsinki_local_time_with_the_summer_or_winter_offset() -> None:
     assert calendar.at_time("2025-06-20", "08:00") == "2025-06-20T08:00:00+03:00"
     assert calendar.at_time("2025-12-22") == "2025-12-22T00:00:00+02:00"
+
+
+def test_days_between_counts_calendar_days() -> None:
+    assert calendar.days_between("2025-03-03", "2025-03-20") == 17
+    assert calendar.days_between("2025-03-20", "2025-03-03") == -17

@@ -114,6 +114,7 @@ def test_scripts_get_exactly_the_whitelisted_functions() -> None:
         "next_business_day",
         "add_months",
         "add_days",
+        "days_between",
         "at_time",
         "age_on",
         "now",
