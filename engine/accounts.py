@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit, clock
 from engine.authorization import ROLES, Principal
+from engine.db import after_commit
 from engine.errors import AlreadyExists, InputInvalid, NotAuthenticated, TooManyFailedLogins
 from engine.models import ApiToken, LoginThrottle, SystemSetting, Team, User, UserTeam
 from engine.reference import TEAMS
@@ -102,6 +104,37 @@ def create_user(
     return user
 
 
+#: Team names and ids change rarely; a process looks them up at most every this many seconds.
+TEAM_CACHE_SECONDS = 30.0
+_teams: dict[str, str] = {}
+_teams_loaded_at = 0.0
+_teams_lock = threading.Lock()
+
+
+def team_id_for(session: Session, name: str) -> str:
+    """The id of the team whose id or name is `name` (a lane's name); `name` if none is."""
+    global _teams_loaded_at
+    with _teams_lock:
+        fresh = time.monotonic() - _teams_loaded_at < TEAM_CACHE_SECONDS
+        if fresh and name in _teams:
+            return _teams[name]
+    rows = session.execute(select(Team.id, Team.name)).all()
+    with _teams_lock:
+        _teams.clear()
+        for team_id, team_name in rows:
+            _teams[team_id] = team_id
+            _teams[team_name] = team_id
+        _teams_loaded_at = time.monotonic()
+        return _teams.get(name, name)
+
+
+def _forget_teams() -> None:
+    global _teams_loaded_at
+    with _teams_lock:
+        _teams.clear()
+        _teams_loaded_at = 0.0
+
+
 def create_team(session: Session, *, team_id: str, name: str, actor: str | None) -> Team:
     """Create a team; `AlreadyExists` when the id or the name is taken."""
     taken = session.scalar(select(Team.id).where(or_(Team.id == team_id, Team.name == name)))
@@ -109,6 +142,7 @@ def create_team(session: Session, *, team_id: str, name: str, actor: str | None)
         raise AlreadyExists(f"team {team_id!r} exists")
     team = Team(id=team_id, name=name, created_at=clock.now())
     session.add(team)
+    after_commit(session, _forget_teams)
     audit.record(session, type="team_created", actor=actor, data={"id": team_id, "name": name})
     return team
 

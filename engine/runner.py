@@ -33,7 +33,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, case_context, clock, outbox, reference_data
+from engine import accounts, audit, case_context, clock, outbox, reference_data
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import get_version, load_bundle
@@ -50,7 +50,6 @@ from engine.models import (
     MessageSubscription,
     ProcessInstance,
     ProcessVersion,
-    Team,
     User,
     UserTeam,
 )
@@ -295,7 +294,8 @@ def _save(case: _Case, failure: _Failure | None) -> None:
     if failed is not None and failure is None:
         failure = failed
         ready = wf.get_tasks(state=TaskState.READY, manual=True)
-    _sync_subscriptions(case)
+    if case.bundle.has_message_events:
+        _sync_subscriptions(case)
     schedule_calls(session, instance_id=row.id, wf=wf)
     previous = row.status
     status = _status(wf, ready)
@@ -307,7 +307,8 @@ def _save(case: _Case, failure: _Failure | None) -> None:
         audit.record(session, type=audit.INCIDENT, actor=case.actor, instance=row,
                      element_id=failure.element_id, task_id=failure.task_id,
                      data={"message": failure.message, "kind": failure.kind})
-    sync_case_timers(session, row.id, None if status in FINAL else wf)
+    if case.bundle.has_timer_events:
+        sync_case_timers(session, row.id, None if status in FINAL else wf)
     row.status = status
     row.data = _current_data(case)
     case.completed_data.clear()
@@ -396,8 +397,10 @@ def _team_for(case: _Case, task: Any, meta: Any) -> str | None:
         name = meta.team_literal
     if name is None:
         return None
-    team = case.session.scalar(select(Team.id).where((Team.id == name) | (Team.name == name)))
-    return team or name
+    return accounts.team_id_for(case.session, name)
+
+
+
 
 
 def _assignee_for(case: _Case, task: Any, meta: Any, team: str | None) -> str | None:

@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import task as _bpmn_task_util
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
@@ -264,6 +265,7 @@ class SpecBundle:
     #: Elements whose messages go to an external party: {element id: participant name}.
     external_targets: dict[str, str] = field(default_factory=dict)
     _form_cache: dict[str, FormDefinition | None] = field(default_factory=dict)
+    _kinds: set[type] | None = None
 
     def form_for(self, task_spec: Any) -> FormDefinition | None:
         """Return the form of a user task, or None when it has none."""
@@ -290,6 +292,23 @@ class SpecBundle:
                 if form is not None:
                     return form
         return None
+
+    def _event_kinds(self) -> set[type]:
+        if self._kinds is None:
+            self._kinds = {type(edef) for spec in self.all_specs()
+                           for ts in spec.task_specs.values()
+                           for edef in event_definitions(getattr(ts, "event_definition", None))}
+        return self._kinds
+
+    @property
+    def has_message_events(self) -> bool:
+        """Whether any element of the version sends or waits for a message."""
+        return any(issubclass(k, MessageEventDefinition) for k in self._event_kinds())
+
+    @property
+    def has_timer_events(self) -> bool:
+        """Whether any element of the version waits for a timer."""
+        return any(issubclass(k, TimerEventDefinition) for k in self._event_kinds())
 
     def all_specs(self) -> list[BpmnProcessSpec]:
         """The top spec and every called/embedded spec."""

@@ -116,6 +116,7 @@ def db(database_url: str, settings: Settings) -> Iterator[Database]:
     runner.workflow_cache.clear()
     specs.spec_cache.clear()
     reference_data.clear_caches()
+    accounts._forget_teams()
     database = Database(database_url)
     bootstrap(database, settings, deploy_models=False)
     try:
