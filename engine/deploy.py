@@ -302,7 +302,7 @@ def _candidates(
             candidates.append(_Candidate(
                 pid, pparser.get_name(), dialect, pparser.filename, bundle_files, used_forms,
                 start_message_names(spec)))
-    problems.extend(_form_only_candidates(session, sources, forms, candidates))
+    candidates.extend(_form_only_candidates(session, forms, candidates))
     return candidates, problems
 
 
@@ -374,12 +374,12 @@ def _resolve_forms(
     return used, problems
 
 
-def _form_only_candidates(session: Session, sources: dict[str, SourceFile],
-                          forms: dict[str, bytes], candidates: list[_Candidate]
-                          ) -> list[dict[str, Any]]:
+def _form_only_candidates(session: Session, forms: dict[str, bytes],
+                          candidates: list[_Candidate]) -> list[_Candidate]:
     """Processes not in this deployment whose forms changed get a new version too."""
+    extra: list[_Candidate] = []
     if not forms:
-        return []
+        return extra
     taken = {c.process_id for c in candidates}
     latest_ids = select(func.max(ProcessVersion.id)).group_by(ProcessVersion.process_id)
     for pv in session.scalars(select(ProcessVersion).where(ProcessVersion.id.in_(latest_ids))):
@@ -393,10 +393,11 @@ def _form_only_candidates(session: Session, sources: dict[str, SourceFile],
             else:
                 row = session.get(ModelFile, file_id)
                 used[name] = row.sha256 if row else ""
-        candidates.append(_Candidate(pv.process_id, pv.name, pv.dialect,
-                                     session.get(ModelFile, pv.bpmn_file_id).name,  # type: ignore[union-attr]
-                                     stored, used, list(pv.start_messages)))
-    return []
+        defining = session.get(ModelFile, pv.bpmn_file_id)
+        extra.append(_Candidate(pv.process_id, pv.name, pv.dialect,
+                                defining.name if defining else "", stored, used,
+                                list(pv.start_messages)))
+    return extra
 
 
 def _content_hash(c: _Candidate) -> str:
