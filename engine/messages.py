@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +20,7 @@ from engine.authorization import SYSTEM, Principal, require_case_change
 from engine.deploy import latest_versions, load_bundle
 from engine.errors import InputInvalid
 from engine.models import Incident, MessageSubscription
+from engine.specs import event_definitions
 from engine.state import to_jsonable
 
 
@@ -53,7 +56,7 @@ def deliver(
     candidates = sorted({s.instance_id for s in session.scalars(query)
                          if correlation_matches(s.correlation, correlation)})
     for case_id in candidates:
-        if runner.deliver_to_case(session, instance_id=case_id, event_name=name, payload=payload,
+        if deliver_to_case(session, instance_id=case_id, event_name=name, payload=payload,
                                   correlation=correlation, actor=principal.username, hops=hops):
             delivered.append(case_id)
     if not delivered and instance_id is None:
@@ -81,7 +84,7 @@ def _start_by_message(session: Session, name: str, correlation: dict[str, Any], 
         for ts in bundle.spec.task_specs.values():
             edef = getattr(ts, "event_definition", None)
             if isinstance(edef, MessageEventDefinition) and edef.name == name:
-                event = runner.message_event(edef, payload, correlation)
+                event = message_event(edef, payload, correlation)
                 row = runner.start_case(session, process_id=pv.process_id, version=pv.version,
                                         principal=principal, start_event=event, hops=hops)
                 started.append(row.id)
@@ -118,3 +121,47 @@ def redeliver(session: Session, *, incident: Incident, principal: Principal) -> 
         audit.record(session, type=audit.INCIDENT_RESOLVED, actor=principal.username,
                      data={"incident": incident.id, "delivered_to": delivered})
     return incident
+
+
+def deliver_to_case(session: Session, *, instance_id: int, event_name: str, payload: Any,
+                    correlation: dict[str, Any], actor: str, hops: int = 0) -> bool:
+    """Give a message to one waiting case; return whether the case caught it."""
+    case = runner.open_case(session, instance_id, actor)
+    if case.row.status in runner.FINAL:
+        return False
+    for task in case.wf.get_tasks(state=TaskState.WAITING):
+        waiting_for = getattr(task.task_spec, "event_definition", None)
+        edef = next((d for d in event_definitions(waiting_for)
+                     if isinstance(d, MessageEventDefinition) and d.name == event_name), None)
+        if edef is None:
+            continue
+        event = message_event(edef, payload, correlation)
+        if not waiting_for.catches(task, event):
+            continue
+        case.wf.catch(event)  # the catch event's completion is recorded as `message_received`
+        runner.advance(case, hops=hops)
+        return True
+    return False
+
+
+def message_event(edef: MessageEventDefinition, payload: Any, correlation: dict[str, Any]
+                  ) -> Any:
+    """A Spiff message event for `edef` with the flat correlation `{property id: value}`.
+
+    Spiff reads the correlation again from the payload when a task catches the message (the
+    property's retrieval expression, evaluated over the payload). A message whose payload does
+    not repeat its correlation values would fail there with a NameError, so the payload gets
+    the correlation values it lacks, under their property ids.
+    """
+
+    nested: dict[str, dict[str, Any]] = {}
+    body = payload if payload is not None else {}
+    if isinstance(body, dict):
+        body = dict(body)
+    for prop in edef.correlation_properties:
+        if prop.name in correlation:
+            for key in prop.correlation_keys:
+                nested.setdefault(key, {})[prop.name] = correlation[prop.name]
+            if isinstance(body, dict):
+                body.setdefault(prop.name, correlation[prop.name])
+    return BpmnEvent(edef, body, nested)

@@ -11,8 +11,8 @@ from engine.deploy import load_bundle
 from engine.errors import NotFound
 from engine.identifiers import is_valid_personal_id, mask_personal_id
 from engine.models import HumanTask, ProcessInstance, ProcessVersion
-from engine.runner import task_to_dict
 from engine.specs import task_meta
+from engine.views import task_to_dict
 
 
 def mask_personal_ids(value: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
-from engine import audit, case_migration, runner
+from engine import audit, case_migration, runner, views
 from engine.authorization import require_case_change
 from engine.errors import NotFound
 from engine.models import ProcessInstance
@@ -37,7 +37,7 @@ def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[st
     def work(session: Session) -> dict[str, Any]:
         row = runner.start_case(session, process_id=body.process_id, version=body.version,
                                 data=body.data, principal=principal)
-        return runner.instance_to_dict(session, row, principal)
+        return views.instance_to_dict(session, row, principal)
 
     return db.unit_of_work(work)
 
@@ -66,7 +66,7 @@ def list_cases(
 def get_case(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A case with its current data and ready tasks."""
     with db.reading() as session:
-        return runner.instance_to_dict(session, _get(session, instance_id), principal)
+        return views.instance_to_dict(session, _get(session, instance_id), principal)
 
 
 @router.post("/{instance_id}/cancel")
@@ -76,7 +76,7 @@ def cancel(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str
 
     def work(session: Session) -> dict[str, Any]:
         row = runner.cancel_case(session, instance_id=instance_id, principal=principal)
-        return runner.instance_to_dict(session, row, principal)
+        return views.instance_to_dict(session, row, principal)
 
     return db.unit_of_work(work)
 

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
-from engine import runner, tasks
+from engine import runner, tasks, views
 from engine.models import HumanTask
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -42,7 +42,7 @@ def list_tasks(
                                 HumanTask.assignee == principal.username))
     query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset)
     with db.reading() as session:
-        return [runner.task_to_dict(t) for t in session.scalars(query)]
+        return [views.task_to_dict(t) for t in session.scalars(query)]
 
 
 @router.get("/{task_id}")
@@ -55,14 +55,14 @@ def get_task(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, 
 @router.post("/{task_id}/claim")
 def claim(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Take the task; 409 if someone else holds it."""
-    return db.unit_of_work(lambda s: runner.task_to_dict(
+    return db.unit_of_work(lambda s: views.task_to_dict(
         runner.claim_task(s, task_id=task_id, principal=principal)))
 
 
 @router.post("/{task_id}/unclaim")
 def unclaim(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Give the task back to its team; 409 if someone else holds it."""
-    return db.unit_of_work(lambda s: runner.task_to_dict(
+    return db.unit_of_work(lambda s: views.task_to_dict(
         runner.unclaim_task(s, task_id=task_id, principal=principal)))
 
 
@@ -72,6 +72,6 @@ def complete(task_id: str, body: CompleteRequest, db: DbDep, principal: CurrentP
     """Complete the task with form data; answers the case."""
     def work(session: Session) -> dict[str, Any]:
         row = runner.complete_task(session, task_id=task_id, data=body.data, principal=principal)
-        return runner.instance_to_dict(session, row, principal)
+        return views.instance_to_dict(session, row, principal)
 
     return db.unit_of_work(work)
