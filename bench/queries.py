@@ -1,0 +1,443 @@
+"""Read queries at volume (issue 7): team task list, one case's history, search by Y-tunnus.
+
+Goal: each p95 <= 20 ms with 100 000 open tasks, 1 000 000 completed tasks and 10 000 000
+audit events. The rows are generated directly in the database with set-based SQL
+(`INSERT ... SELECT generate_series` on PostgreSQL, a recursive CTE on SQLite); the product's
+secondary indexes of `tasks` and `events` are dropped during the load and created again from
+their own definitions, then the tables are ANALYZEd. The default run uses `--scale 0.2` of the
+issue's sizes (`--full` = 1.0) so that generation stays under about 4 minutes on 2 cores.
+
+The same SQL as the API is then timed client-side (psycopg / sqlite3, many repetitions with
+random parameters): the team task list, one case's history, and a search by Y-tunnus over
+`process_instances.data->>'businessId'`. The product has no index for that search; the bench
+measures it without, then creates an expression index and measures it again (`with_index`).
+With `--http` (default on PostgreSQL) the first two are also timed through `virta serve`.
+
+Prints one JSON object on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    DATA,
+    ROOT,
+    Client,
+    CpuMeter,
+    PostgresServer,
+    VirtaProcess,
+    emit,
+    latency_summary,
+    log,
+    login,
+    machine_info,
+    versions,
+)
+
+from tests.processes import virta_env, wait_healthy
+from tests.services import free_port
+
+ISSUE = {"open_tasks": 100_000, "completed_tasks": 1_000_000, "events": 10_000_000,
+         "cases": 200_000}
+TEAMS = 20
+STAFF_TEAMS = 3  # a staff user's task list covers the teams they belong to
+GOAL_MS = 20.0
+
+TEAM_LIST = ("SELECT * FROM tasks WHERE status = 'ready' AND team IN ({ph}) "
+             "ORDER BY created_at, id LIMIT 50")
+STAFF_LIST = ("SELECT * FROM tasks WHERE status = 'ready' AND (team IN ({ph}) OR assignee = {p}) "
+              "ORDER BY created_at, id LIMIT 50")
+HISTORY = "SELECT * FROM events WHERE instance_id = {p} ORDER BY id"
+SEARCH_PG = "SELECT id, business_key, status FROM process_instances WHERE data->>'businessId' = %s"
+SEARCH_SQLITE = ("SELECT id, business_key, status FROM process_instances "
+                 "WHERE json_extract(data, '$.businessId') = ?")
+INDEX_PG = ("CREATE INDEX ix_bench_instances_business_id "
+            "ON process_instances ((data->>'businessId'))")
+INDEX_SQLITE = ("CREATE INDEX ix_bench_instances_business_id "
+                "ON process_instances (json_extract(data, '$.businessId'))")
+
+
+def ytunnus(g: int) -> str:
+    """The Y-tunnus the generator gives case `g` (same formula as the SQL below)."""
+    return f"{g * 7919 % 10_000_000:07d}-{g % 10}"
+
+
+# ---------------------------------------------------------------- generation
+
+
+def _gen_pg(conn: Any, sizes: dict[str, int], pv_id: int) -> dict[str, float]:
+    t: dict[str, float] = {}
+    cur = conn.cursor()
+    cur.execute("SET maintenance_work_mem = '256MB'")
+    saved = [r[0] for r in cur.execute(
+        "SELECT indexdef FROM pg_indexes WHERE tablename IN ('tasks', 'events') "
+        "AND indexname NOT LIKE '%pkey'").fetchall()]
+    names = [r[0] for r in cur.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename IN ('tasks', 'events') "
+        "AND indexname NOT LIKE '%pkey'").fetchall()]
+    for name in names:
+        cur.execute(f'DROP INDEX "{name}"')
+    s = time.monotonic()
+    cur.execute("""
+        INSERT INTO process_instances (id, process_version_id, process_id, version, status,
+            state, revision, data, started_by, created_at, updated_at, last_event_hash,
+            business_key)
+        SELECT g, %(pv)s, 'two_lane_bench', 1,
+               CASE WHEN g %% 2 = 0 THEN 'running' ELSE 'completed' END, '{}', 1,
+               jsonb_build_object('businessId',
+                   lpad(((g::bigint * 7919) %% 10000000)::text, 7, '0') || '-' || (g %% 10),
+                   'companyName', 'Yritys ' || g || ' Oy', 'amount', g %% 100000,
+                   'applicant', jsonb_build_object('name', 'Hakija ' || g, 'email',
+                       'hakija' || g || '@example.fi')),
+               'bench', now() - make_interval(secs => g), now(), md5(g::text) || md5(g::text),
+               'V-2025-' || lpad(g::text, 6, '0')
+        FROM generate_series(1, %(n)s) g""", {"pv": pv_id, "n": sizes["cases"]})
+    t["cases_s"] = time.monotonic() - s
+    s = time.monotonic()
+    cur.execute("""
+        INSERT INTO tasks (id, instance_id, element_id, name, lane, team, status, created_at,
+                           assignee, completed_at, completed_by)
+        SELECT md5(g::text)::uuid::text, (g %% %(cases)s) + 1,
+               CASE WHEN g %% 2 = 0 THEN 'prepare' ELSE 'decide' END, 'Käsittele hakemus',
+               'team_' || lpad((g %% %(teams)s)::text, 2, '0'),
+               'team_' || lpad((g %% %(teams)s)::text, 2, '0'),
+               CASE WHEN g <= %(open)s THEN 'ready' ELSE 'completed' END,
+               now() - make_interval(secs => (g * 37) %% 31536000),
+               CASE WHEN g <= %(open)s AND g %% 10 = 0 THEN 'user_' || (g %% 50) END,
+               CASE WHEN g > %(open)s THEN now() END,
+               CASE WHEN g > %(open)s THEN 'user_' || (g %% 50) END
+        FROM generate_series(1, %(n)s) g""",
+                {"cases": sizes["cases"], "teams": TEAMS, "open": sizes["open_tasks"],
+                 "n": sizes["open_tasks"] + sizes["completed_tasks"]})
+    t["tasks_s"] = time.monotonic() - s
+    ev0 = cur.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    s = time.monotonic()
+    # Events are appended over time for every case: one case's events are spread over the heap.
+    cur.execute("""
+        INSERT INTO events (id, instance_id, at, type, actor, element_id, task_id, data,
+                            prev_hash, hash)
+        SELECT g + %(ev0)s, (g %% %(cases)s) + 1,
+               now() - make_interval(secs => (%(n)s - g) / 10),
+               (ARRAY['case_started','task_ready','task_completed','step_completed',
+                      'timer_fired'])[g %% 5 + 1],
+               'user_' || (g %% 50), 'prepare', md5((g / 3)::text)::uuid::text,
+               '{"kind": "UserTask", "name": "Käsittele hakemus"}'::jsonb,
+               md5((g - 1)::text) || md5((g - 1)::text), md5(g::text) || md5(g::text)
+        FROM generate_series(1, %(n)s) g""",
+                {"cases": sizes["cases"], "n": sizes["events"], "ev0": ev0})
+    t["events_s"] = time.monotonic() - s
+    s = time.monotonic()
+    for ddl in saved:
+        cur.execute(ddl)
+    t["indexes_s"] = time.monotonic() - s
+    for table in ("process_instances", "events"):
+        cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))")
+    s = time.monotonic()
+    cur.execute("ANALYZE process_instances, tasks, events")
+    t["analyze_s"] = time.monotonic() - s
+    conn.commit()
+    return {k: round(v, 1) for k, v in t.items()}
+
+
+def _gen_sqlite(conn: sqlite3.Connection, sizes: dict[str, int], pv_id: int
+                ) -> dict[str, float]:
+    t: dict[str, float] = {}
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                        "AND tbl_name IN ('tasks', 'events') AND sql IS NOT NULL").fetchall()
+    for name, _sql in rows:
+        conn.execute(f'DROP INDEX "{name}"')
+    series = "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?) "
+    s = time.monotonic()
+    conn.execute(series + """
+        INSERT INTO process_instances (id, process_version_id, process_id, version, status,
+            state, revision, data, started_by, created_at, updated_at, last_event_hash,
+            business_key)
+        SELECT g, ?, 'two_lane_bench', 1, CASE WHEN g % 2 = 0 THEN 'running' ELSE 'completed'
+               END, '{}', 1,
+               json_object('businessId', substr('0000000' || ((g * 7919) % 10000000), -7)
+                   || '-' || (g % 10), 'companyName', 'Yritys ' || g || ' Oy',
+                   'amount', g % 100000, 'applicant', json_object('name', 'Hakija ' || g,
+                   'email', 'hakija' || g || '@example.fi')),
+               'bench', datetime('now', '-' || g || ' seconds'), datetime('now'),
+               printf('%064d', g), 'V-2025-' || substr('000000' || g, -6)
+        FROM s""", (sizes["cases"], pv_id))
+    t["cases_s"] = time.monotonic() - s
+    s = time.monotonic()
+    conn.execute(series + """
+        INSERT INTO tasks (id, instance_id, element_id, name, lane, team, status, created_at,
+                           assignee, completed_at, completed_by)
+        SELECT printf('%036d', g), (g % ?) + 1,
+               CASE WHEN g % 2 = 0 THEN 'prepare' ELSE 'decide' END, 'Käsittele hakemus',
+               'team_' || substr('0' || (g % ?), -2), 'team_' || substr('0' || (g % ?), -2),
+               CASE WHEN g <= ? THEN 'ready' ELSE 'completed' END,
+               datetime('now', '-' || ((g * 37) % 31536000) || ' seconds'),
+               CASE WHEN g <= ? AND g % 10 = 0 THEN 'user_' || (g % 50) END,
+               CASE WHEN g > ? THEN datetime('now') END,
+               CASE WHEN g > ? THEN 'user_' || (g % 50) END
+        FROM s""", (sizes["open_tasks"] + sizes["completed_tasks"], sizes["cases"], TEAMS,
+                    TEAMS, sizes["open_tasks"], sizes["open_tasks"], sizes["open_tasks"],
+                    sizes["open_tasks"]))
+    t["tasks_s"] = time.monotonic() - s
+    ev0 = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    s = time.monotonic()
+    conn.execute(series + """
+        INSERT INTO events (id, instance_id, at, type, actor, element_id, task_id, data,
+                            prev_hash, hash)
+        SELECT g + ?, (g % ?) + 1, datetime('now', '-' || ((? - g) / 10) || ' seconds'),
+               CASE g % 5 WHEN 0 THEN 'case_started' WHEN 1 THEN 'task_ready'
+                 WHEN 2 THEN 'task_completed' WHEN 3 THEN 'step_completed'
+                 ELSE 'timer_fired' END,
+               'user_' || (g % 50), 'prepare', printf('%036d', g / 3),
+               '{"kind": "UserTask", "name": "Käsittele hakemus"}',
+               printf('%064d', g - 1), printf('%064d', g)
+        FROM s""", (sizes["events"], ev0, sizes["cases"], sizes["events"]))
+    t["events_s"] = time.monotonic() - s
+    s = time.monotonic()
+    for _name, sql in rows:
+        conn.execute(sql)
+    t["indexes_s"] = time.monotonic() - s
+    s = time.monotonic()
+    conn.execute("ANALYZE")
+    t["analyze_s"] = time.monotonic() - s
+    conn.commit()
+    return {k: round(v, 1) for k, v in t.items()}
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _time(fn: Any, params: list[Any], *, reps: int, budget_s: float) -> dict[str, Any]:
+    for p in params[:5]:  # warm-up (plan cache, prepared statements)
+        fn(p)
+    times, rows = [], 0
+    start = time.monotonic()
+    for i in range(reps):
+        p = params[i % len(params)]
+        s = time.perf_counter()
+        rows += fn(p)
+        times.append(time.perf_counter() - s)
+        if time.monotonic() - start > budget_s and len(times) >= 20:
+            break
+    out = latency_summary(times)
+    out["mean_rows"] = round(rows / len(times), 1)
+    return out
+
+
+def _plan(conn: Any, db: str, sql: str, params: Any) -> list[str]:
+    if db == "postgres":
+        return [r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall()]
+    return [str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+
+
+def _measure(conn: Any, db: str, sizes: dict[str, int], reps: int, budget_s: float
+             ) -> dict[str, Any]:
+    rnd = random.Random(7)
+    p = "%s" if db == "postgres" else "?"
+
+    def run(sql: str) -> Any:
+        def fn(params: Any) -> int:
+            return len(conn.execute(sql, params).fetchall())
+        return fn
+
+    teams = [f"team_{i:02d}" for i in range(TEAMS)]
+    team_sets = [rnd.sample(teams, STAFF_TEAMS) for _ in range(50)]
+    team_sql = TEAM_LIST.format(ph=", ".join([p] * STAFF_TEAMS))
+    staff_sql = STAFF_LIST.format(ph=", ".join([p] * STAFF_TEAMS), p=p)
+    hist_sql = HISTORY.format(p=p)
+    search_sql = SEARCH_PG if db == "postgres" else SEARCH_SQLITE
+    cases = [rnd.randint(1, sizes["cases"]) for _ in range(200)]
+    ids = [ytunnus(c) for c in cases]
+    staff_params = [(*ts, f"user_{rnd.randint(0, 49)}") for ts in team_sets]
+    out: dict[str, Any] = {}
+    log("timing the team task list")
+    out["team_task_list"] = _time(run(team_sql), [tuple(ts) for ts in team_sets],
+                                  reps=reps, budget_s=budget_s)
+    out["team_task_list"]["sql"] = team_sql
+    out["team_task_list"]["plan"] = _plan(conn, db, team_sql, tuple(team_sets[0]))
+    out["staff_default_task_list"] = _time(run(staff_sql), staff_params, reps=reps,
+                                           budget_s=budget_s)
+    out["staff_default_task_list"]["sql"] = staff_sql
+    out["staff_default_task_list"]["plan"] = _plan(conn, db, staff_sql, staff_params[0])
+    log("timing one case's history")
+    out["case_history"] = _time(run(hist_sql), [(c,) for c in cases], reps=reps,
+                                budget_s=budget_s)
+    out["case_history"]["sql"] = hist_sql
+    out["case_history"]["plan"] = _plan(conn, db, hist_sql, (cases[0],))
+    log("timing the search by Y-tunnus (no index)")
+    out["search_business_id"] = _time(run(search_sql), [(i,) for i in ids], reps=reps,
+                                      budget_s=budget_s)
+    out["search_business_id"]["sql"] = search_sql
+    out["search_business_id"]["plan"] = _plan(conn, db, search_sql, (ids[0],))
+    out["search_business_id"]["index_exists"] = False
+    log("creating the expression index and timing the search again")
+    s = time.monotonic()
+    conn.execute(INDEX_PG if db == "postgres" else INDEX_SQLITE)
+    conn.execute("ANALYZE process_instances")
+    conn.commit()
+    wi = _time(run(search_sql), [(i,) for i in ids], reps=reps, budget_s=budget_s)
+    wi["index"] = INDEX_PG if db == "postgres" else INDEX_SQLITE
+    wi["index_build_s"] = round(time.monotonic() - s, 2)
+    wi["plan"] = _plan(conn, db, search_sql, (ids[0],))
+    out["search_business_id_with_index"] = wi
+    return out
+
+
+def _http(url: str, tmp: Path, sizes: dict[str, int], reps: int, budget_s: float
+          ) -> dict[str, Any]:
+    env = virta_env(VIRTA_DATABASE_URL=url, VIRTA_ADMIN_USER=ADMIN_USER,
+                    VIRTA_ADMIN_PASSWORD=ADMIN_PASSWORD, VIRTA_PROCESSES_DIR=tmp / "processes",
+                    VIRTA_FORMS_DIR=tmp / "forms")
+    (tmp / "processes").mkdir(exist_ok=True)
+    (tmp / "forms").mkdir(exist_ok=True)
+    ref = ROOT / "processes" / "reference"
+    if ref.is_dir() and not (tmp / "processes" / "reference").exists():
+        shutil.copytree(ref, tmp / "processes" / "reference")
+    port = free_port()
+    serve = VirtaProcess(["serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                         cwd=tmp, name="serve").start()
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", serve, timeout=120)
+        client = Client(port, login(port))
+        rnd = random.Random(11)
+        teams = [f"team_{rnd.randrange(TEAMS):02d}" for _ in range(50)]
+        cases = [rnd.randint(1, sizes["cases"]) for _ in range(200)]
+
+        def tasks(team: str) -> int:
+            return len(client.get(f"/api/tasks?team={team}&limit=50"))
+
+        def history(case: int) -> int:
+            return len(client.get(f"/api/process-instances/{case}/history")["events"])
+
+        out = {"server": f"virta serve (admin, one keep-alive connection), {url.split('@')[0]}",
+               "team_task_list": _time(tasks, teams, reps=reps, budget_s=budget_s),
+               "case_history": _time(history, cases, reps=reps, budget_s=budget_s)}
+        out["team_task_list"]["request"] = "GET /api/tasks?team=TEAM&limit=50"
+        out["case_history"]["request"] = "GET /api/process-instances/ID/history"
+        client.close()
+        return out
+    finally:
+        serve.stop()
+
+
+# ---------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.migrate import upgrade
+
+    scale = 1.0 if args.full else (0.01 if args.quick else args.scale)
+    sizes = {k: max(100, int(v * scale)) for k, v in ISSUE.items()}
+    result: dict[str, Any] = {"bench": "queries", "machine": machine_info(),
+                              "versions": versions(), "db": args.db, "scale": scale,
+                              "sizes": sizes, "issue_sizes": ISSUE, "teams": TEAMS,
+                              "teams_per_staff_list": STAFF_TEAMS}
+    tmp = Path(tempfile.mkdtemp(prefix="virta-bench-queries-"))
+    pg = None
+    try:
+        if args.db == "postgres":
+            log("starting PostgreSQL")
+            pg = PostgresServer().start()
+            url = pg.url
+        else:
+            url = f"sqlite:///{tmp / 'virta.db'}"
+        os.environ["VIRTA_DATABASE_URL"] = url
+        upgrade(url)
+        from engine.db import Database
+        from engine.deploy import deploy
+
+        db = Database(url)
+        pvs = db.unit_of_work(lambda s: [pv.id for pv in deploy(
+            s, [("two_lane_bench.bpmn", (DATA / "two_lane_bench.bpmn").read_bytes())],
+            actor="bench")])
+        db.dispose()
+        log(f"generating {sizes}")
+        meter = CpuMeter()
+        s = time.monotonic()
+        if args.db == "postgres":
+            import psycopg
+
+            conn: Any = psycopg.connect(pg.dsn)
+            result["versions"]["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+            parts = _gen_pg(conn, sizes, pvs[0])
+        else:
+            conn = sqlite3.connect(tmp / "virta.db")
+            conn.execute("PRAGMA journal_mode=WAL")
+            parts = _gen_sqlite(conn, sizes, pvs[0])
+        result["generation"] = {"seconds": round(time.monotonic() - s, 1), "parts_s": parts,
+                                "machine_cpu_busy_percent": meter.busy_percent(),
+                                "method": "INSERT ... SELECT generate_series / recursive CTE; "
+                                          "product indexes dropped, recreated, ANALYZE"}
+        log(f"generated in {result['generation']['seconds']} s: {parts}")
+        meter = CpuMeter()
+        sql = _measure(conn, args.db, sizes, args.reps, args.budget)
+        sql["machine_cpu_busy_percent"] = meter.busy_percent()
+        result["sql"] = sql
+        conn.close()
+        if args.http:
+            log("timing the HTTP endpoints through virta serve")
+            meter = CpuMeter()
+            result["http"] = _http(url, tmp, sizes, args.reps, args.budget)
+            result["http"]["machine_cpu_busy_percent"] = meter.busy_percent()
+
+        def ok(entry: dict[str, Any]) -> bool:
+            return entry["p95_ms"] is not None and entry["p95_ms"] <= GOAL_MS
+
+        result["summary_p95_ms"] = {
+            "team_task_list": sql["team_task_list"]["p95_ms"],
+            "staff_default_task_list": sql["staff_default_task_list"]["p95_ms"],
+            "case_history": sql["case_history"]["p95_ms"],
+            "search_business_id": sql["search_business_id"]["p95_ms"],
+            "search_business_id_with_index": sql["search_business_id_with_index"]["p95_ms"],
+        }
+        goals = {
+            "team_task_list_p95_le_20_ms": ok(sql["team_task_list"]),
+            "case_history_p95_le_20_ms": ok(sql["case_history"]),
+            "search_business_id_p95_le_20_ms": ok(sql["search_business_id"]),
+            "search_business_id_with_index_p95_le_20_ms":
+                ok(sql["search_business_id_with_index"]),
+        }
+        if "http" in result:
+            result["summary_p95_ms"]["http_team_task_list"] = \
+                result["http"]["team_task_list"]["p95_ms"]
+            result["summary_p95_ms"]["http_case_history"] = result["http"]["case_history"]["p95_ms"]
+            goals["http_team_task_list_p95_le_20_ms"] = ok(result["http"]["team_task_list"])
+            goals["http_case_history_p95_le_20_ms"] = ok(result["http"]["case_history"])
+        result["goals"] = goals
+        return result
+    finally:
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--quick", action="store_true", help="scale 0.01, smoke run (< 60 s)")
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (scale 1.0)")
+    parser.add_argument("--scale", type=float, default=0.2,
+                        help="fraction of the issue's sizes (default 0.2)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per query")
+    parser.add_argument("--budget", type=float, default=None, help="max seconds per query")
+    parser.add_argument("--no-http", dest="http", action="store_false",
+                        help="skip timing the endpoints through virta serve")
+    args = parser.parse_args()
+    args.reps = args.reps or (100 if args.quick else 500)
+    args.budget = args.budget or (3.0 if args.quick else 15.0)
+    emit(run(args))
+
+
+if __name__ == "__main__":
+    main()
