@@ -116,8 +116,8 @@ def prune(workflow: BpmnWorkflow) -> int:
                 else:
                     parent._children.remove(task.id)
                 del wf.tasks[task.id]
-                if workflow.last_task is task:
-                    workflow.last_task = None
+                if wf.last_task is task:
+                    wf.last_task = None
                 dropped += 1
                 changed = True
     live = {tid for wf in workflows for tid in wf.tasks}
