@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.services import free_port
 
 VIRTA = Path(sys.executable).with_name("virta")
 
@@ -75,6 +79,24 @@ def wait_healthy(url: str, process: VirtaProcess, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"virta did not answer in {timeout} s:\n{process.log()}")
+
+
+@contextmanager
+def embedded_server(tmp_path: Path, *, processes: Path | None = None,
+                    forms: Path | None = None) -> Iterator[str]:
+    """`virta serve` on SQLite in `tmp_path` with admin root/root-password; yields its URL."""
+    port = free_port()
+    env = virta_env(VIRTA_DATABASE_URL=f"sqlite:///{tmp_path / 'virta.db'}",
+                    VIRTA_ADMIN_USER="root", VIRTA_ADMIN_PASSWORD="root-password",
+                    VIRTA_PROCESSES_DIR=processes or tmp_path, VIRTA_FORMS_DIR=forms or tmp_path)
+    server = VirtaProcess(["serve", "--port", str(port)], env=env, cwd=tmp_path,
+                          name="serve").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server)
+        yield url
+    finally:
+        server.stop()
 
 
 def login(url: str, username: str, password: str) -> httpx.Client:

@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import DATA
-from tests.processes import VirtaProcess, login, virta_env, wait_healthy
-from tests.services import free_port
+from tests.processes import embedded_server, login
 
 
 @pytest.fixture
@@ -22,18 +21,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     forms.mkdir()
     (forms / "application.schema.json").write_bytes(
         (DATA / "application.schema.json").read_bytes())
-    port = free_port()
-    env = virta_env(VIRTA_DATABASE_URL=f"sqlite:///{tmp_path / 'virta.db'}",
-                    VIRTA_ADMIN_USER="root", VIRTA_ADMIN_PASSWORD="root-password",
-                    VIRTA_PROCESSES_DIR=processes, VIRTA_FORMS_DIR=forms)
-    serve = VirtaProcess(["serve", "--port", str(port)], env=env, cwd=tmp_path,
-                         name="serve").start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, serve)
+    with embedded_server(tmp_path, processes=processes, forms=forms) as url:
         yield url
-    finally:
-        serve.stop()
 
 
 def test_virta_serve_deploys_its_models_and_runs_a_case_over_http(server: str) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA
-from tests.processes import VirtaProcess, login, virta_env, wait_healthy
-from tests.services import free_port
+from tests.processes import embedded_server, login
 
 #: How late a timer may fire in the embedded default (the issue's goal).
 MAX_LATENESS_S = 1.0
@@ -19,18 +18,8 @@ MAX_LATENESS_S = 1.0
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = virta_env(VIRTA_DATABASE_URL=f"sqlite:///{tmp_path / 'virta.db'}",
-                    VIRTA_ADMIN_USER="root", VIRTA_ADMIN_PASSWORD="root-password",
-                    VIRTA_PROCESSES_DIR=tmp_path, VIRTA_FORMS_DIR=tmp_path)
-    server = VirtaProcess(["serve", "--port", str(port)], env=env, cwd=tmp_path,
-                          name="serve").start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, server)
+    with embedded_server(tmp_path) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_a_pt2s_boundary_timer_fires_within_a_second_of_its_due_time(embedded: str) -> None:
