@@ -30,6 +30,7 @@ def bootstrap(db: Database, settings: Settings, *, deploy_models: bool = True) -
     """Create reference teams and the `VIRTA_ADMIN_*` admin; deploy `processes/` and `forms/`."""
     def work(session: Session) -> None:
         accounts.ensure_reference_teams(session)
+        accounts.purge_expired_tokens(session)
         reference_data.load_folder(session, settings.processes_dir / "reference")
         accounts.secret_key(session, settings.secret_key)
         if settings.admin_user and settings.admin_password:

@@ -118,12 +118,6 @@ def claim_due(session: Session, *, limit: int = 1000,
     return ids
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the earliest pending timer falls due (for the scheduler's sleep)."""
-    return session.scalar(select(Timer.due_at).where(Timer.status == PENDING)
-                          .order_by(Timer.due_at).limit(1))
-
-
 def is_cycle(task: Any) -> bool:
     """Whether a timer task repeats."""
     return isinstance(getattr(task.task_spec, "event_definition", None),
