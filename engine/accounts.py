@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -18,7 +19,7 @@ from engine.authorization import ROLES, Principal
 from engine.db import after_commit
 from engine.errors import AlreadyExists, InputInvalid, NotAuthenticated, TooManyFailedLogins
 from engine.models import ApiToken, LoginThrottle, SystemSetting, Team, User, UserTeam
-from engine.reference import TEAMS
+from engine.reference import SUB_GROUPS, TEAMS
 
 #: Failed logins within `LOCKOUT` that lock a username for `LOCKOUT`.
 MAX_FAILED_LOGINS = 5
@@ -147,10 +148,11 @@ def create_team(session: Session, *, team_id: str, name: str, actor: str | None)
     return team
 
 
-def ensure_reference_teams(session: Session) -> None:
-    """Create the teams of PROCESSES.md that do not exist yet."""
+def ensure_reference_teams(session: Session, extra: Iterable[tuple[str, str]] = ()) -> None:
+    """Create the teams and sub-groups of PROCESSES.md, and `extra` (id, name) teams, that do
+    not exist yet."""
     existing = set(session.scalars(select(Team.id)))
-    for team_id, name in TEAMS:
+    for team_id, name in (*TEAMS, *SUB_GROUPS, *extra):
         if team_id not in existing:
             session.add(Team(id=team_id, name=name, created_at=clock.now()))
 

@@ -29,9 +29,10 @@ def model_files(*folders: Path) -> list[tuple[str, bytes]]:
 def bootstrap(db: Database, settings: Settings, *, deploy_models: bool = True) -> None:
     """Create reference teams and the `VIRTA_ADMIN_*` admin; deploy `processes/` and `forms/`."""
     def work(session: Session) -> None:
-        accounts.ensure_reference_teams(session)
-        accounts.purge_expired_tokens(session)
         reference_data.load_folder(session, settings.processes_dir / "reference")
+        session.flush()
+        accounts.ensure_reference_teams(session, reference_data.reviewer_groups(session))
+        accounts.purge_expired_tokens(session)
         accounts.secret_key(session, settings.secret_key)
         if settings.admin_user and settings.admin_password:
             accounts.ensure_admin(session, settings.admin_user, settings.admin_password)

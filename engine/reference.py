@@ -1,4 +1,4 @@
-"""Reference data that exists from the start: the teams of PROCESSES.md §1.1."""
+"""Reference data that exists from the start: the teams of PROCESSES.md §1.1 and sub-groups."""
 
 from __future__ import annotations
 
@@ -21,4 +21,17 @@ TEAMS: tuple[tuple[str, str], ...] = (
     ("management", "Johtotiimi"),
     ("development_company", "Kehittämisyhtiöt"),
     ("tym_partners", "TYM-yhteistyökumppanit"),
+)
+
+#: Teams whose lead (tiimivastaava / palveluvastaava) is not a team of its own in §1.1.
+_LEAD_TEAMS = tuple(
+    team for team in TEAMS
+    if team[0] not in ("lobby_phone", "employer_services_lead", "management")
+)
+
+#: The sub-groups of §1.1: `<team>.lead` (receives escalations) and the specialist groups.
+SUB_GROUPS: tuple[tuple[str, str], ...] = (
+    *((f"{team_id}.lead", f"{name}: tiimivastaava") for team_id, name in _LEAD_TEAMS),
+    ("employer_services.startup_grant", "Työnantajapalvelut: starttiraha-asiantuntijat"),
+    ("employer_services.change_security", "Työnantajapalvelut: muutosturva-asiantuntija"),
 )

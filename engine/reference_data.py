@@ -59,6 +59,17 @@ def load_folder(session: Session, folder: Path) -> list[str]:
     return loaded
 
 
+def reviewer_groups(session: Session) -> list[tuple[str, str]]:
+    """The (team id, name) of every reference item that names a `reviewerGroup` (§1.5: one
+    group per development company), so that such groups exist as teams."""
+    groups = set()
+    for row in session.scalars(select(ReferenceItem)):
+        group = row.data.get("reviewerGroup") if isinstance(row.data, dict) else None
+        if isinstance(group, str):
+            groups.add((group, str(row.data.get("name") or row.code)))
+    return sorted(groups)
+
+
 def _load_parameters(session: Session, content: dict[str, Any]) -> None:
     values = content["values"]
     digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()

@@ -58,9 +58,7 @@ PLAN = {"planDate": "2025-03-20", "planType": "integration_plan",
 
 @pytest.fixture
 def staff(catalogue: Any, api: Api) -> Api:
-    """An integration-services officer; the service supervisor sub-group exists too."""
-    api.post("/api/teams", 201, json={"id": "integration_services.lead",
-                                      "name": "Kotouttamispalvelujen palveluvastaava"})
+    """An integration-services officer."""
     return api.user("ip_joensuu_1", ["staff"], ["integration_services"])
 
 

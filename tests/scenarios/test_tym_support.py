@@ -3,8 +3,7 @@ PROCESSES.md.
 
 `TymEnded` goes to P6 (`jobseeker_service`), which is not modelled yet: it is asserted as thrown
 (`message_sent` history events) and kept as an unmatched-message incident (its payload is
-what P6 will receive). The `<team>.lead` sub-groups of PROCESSES.md §1.1 are not reference
-teams: the tests create `tym.lead`.
+what P6 will receive).
 
 How the model works around the platform:
 - no script function can see whether the customer has an open `jobseeker_service` case, so
@@ -52,8 +51,7 @@ def fire_at(clock: Any, drain: Any, day: str, hh_mm: str) -> None:
 
 @pytest.fixture
 def lead(catalogue: Any, api: Api) -> Api:
-    """The TYM team lead (tiimivastaava); the sub-group is created here."""
-    api.post("/api/teams", 201, json={"id": "tym.lead", "name": "TYM-tiimivastaava"})
+    """The TYM team lead (tiimivastaava): a member of the reference sub-group `tym.lead`."""
     return api.user("tym_lead", ["staff"], ["tym.lead"])
 
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine import clock
+from engine.db import Database
 from engine.settings import get_settings
 from tests.conftest import ADMIN, Api
 
@@ -157,6 +158,17 @@ def test_an_admin_creates_a_team_that_users_can_join(api: Api) -> None:
     assert answer.json() == {"id": "kotoutuminen", "name": "Kotoutuminen"}
     assert {"id": "kotoutuminen", "name": "Kotoutuminen"} in api.get("/api/teams").json()
     api.user("kaisa", ["staff"], ["kotoutuminen"])
+
+
+def test_the_sub_groups_of_the_spec_exist_from_the_start(
+        catalogue: Database, api: Api) -> None:
+    teams = {t["id"] for t in api.get("/api/teams").json()}
+
+    assert {"tym.lead", "ps_jns.lead", "employer_services.lead", "employer_services.startup_grant",
+            "employer_services.change_security"} <= teams
+    # One reviewer group per development company of the reference data (PROCESSES.md §1.5).
+    assert {"development_company.keti", "development_company.pikes"} <= teams
+    assert "lobby_phone.lead" not in teams
 
 
 def test_a_taken_team_id_or_name_gets_409(api: Api) -> None:
