@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from engine import audit, clock, sandbox
 from engine.errors import DeploymentInvalid, NotFound
-from engine.forms import bound_expressions, check_schema, form_from_camunda_fields
+from engine.forms import (
+    VALIDATE_KEYWORD,
+    ValidationRule,
+    bound_expressions,
+    check_schema,
+    form_from_camunda_fields,
+    validation_rules,
+)
 from engine.models import ModelFile, ProcessVersion
 from engine.scripting import script_engine
 from engine.settings import get_settings
@@ -231,6 +238,7 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
             for expression in bound_expressions(schema):
                 for message in sandbox.problems(expression, "eval"):
                     problems.append(_problem(name, f"date bound {expression!r}: {message}"))
+            problems.extend(_rule_problems(name, schema))
             forms[name] = content
         else:
             try:
@@ -250,6 +258,21 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
     if problems:
         raise DeploymentInvalid(problems)
     return _write_versions(session, candidates, sources, forms, actor)
+
+
+def _rule_problems(name: str, schema: Any) -> list[dict[str, Any]]:
+    """Problems of a form's `x-validate` rules: malformed rules, and expressions that do not
+    compile in the sandbox; `element_id` is the rule's field ("" at the root)."""
+    problems = []
+    for rule in validation_rules(schema):
+        if not isinstance(rule, ValidationRule):
+            problems.append(_problem(name, rule))
+            continue
+        for message in sandbox.problems(rule.expression, "eval"):
+            problems.append(_problem(
+                name, f"{VALIDATE_KEYWORD} of {rule.field or '(root)'}: "
+                f"{rule.expression!r}: {message}", rule.field or None))
+    return problems
 
 
 def _candidates(

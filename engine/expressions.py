@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine import calendar, clock, reference_data
+from engine import calendar, case_keys, clock, reference_data
 
 
 def now() -> datetime:
@@ -34,8 +34,9 @@ def script_functions() -> dict[str, Callable[..., Any]]:
     ``add_business_days``, ``business_days_between``, ``next_business_day``,
     ``add_months``, ``age_on`` (see ``engine.calendar``), ``now`` (aware
     Europe/Helsinki datetime) and ``today`` (ISO date string); and, for the running
-    case, ``parameter``, ``reference`` and ``new_case_key`` (see
-    ``engine.reference_data``).
+    case, ``parameter``, ``reference``, ``new_case_key`` and ``current_user`` (see
+    ``engine.reference_data``), and ``open_cases`` and ``case_count``, which find other cases
+    by their keys (see ``engine.case_keys``).
     """
     return {
         "add_business_days": calendar.add_business_days,
@@ -52,4 +53,6 @@ def script_functions() -> dict[str, Callable[..., Any]]:
         "reference": reference_data.reference,
         "new_case_key": reference_data.new_case_key,
         "current_user": reference_data.current_user,
+        "open_cases": case_keys.open_cases,
+        "case_count": case_keys.case_count,
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +55,15 @@ _MESSAGES = {
 
 @dataclass(frozen=True)
 class FieldError:
-    """One validation problem; ``field`` is a dotted path ("children.0.name"), "" for the root."""
+    """One validation problem; ``field`` is a dotted path ("children.0.name"), "" for the root.
+
+    ``message_en`` is the English text of a model author's message (``x-message-en`` of an
+    ``x-validate`` rule), when ``message`` is the author's Finnish one.
+    """
 
     field: str
     message: str
+    message_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,68 @@ def resolve_bounds(schema: Any, evaluate: Callable[[str], Any]) -> Any:
         else:
             resolved[key] = resolve_bounds(value, evaluate)
     return resolved
+
+
+#: Rules that check submitted values against the case's data (see `validation_rules`).
+VALIDATE_KEYWORD = "x-validate"
+
+
+@dataclass(frozen=True)
+class ValidationRule:
+    """One `x-validate` rule of a form: an expression that must be true, at a field."""
+
+    field: str
+    expression: str
+    message: str
+    message_en: str | None = None
+
+
+def validation_rules(schema: Any, path: tuple = ()) -> Iterator[ValidationRule | str]:
+    """The `x-validate` rules of a schema, at its root and under (nested) `properties`.
+
+    A rule is `{"expression": "...", "message": "...", "x-message-en": "..."}`; the keyword
+    takes a rule or a list of rules. A malformed rule is yielded as a problem (a string).
+    """
+    if not isinstance(schema, dict):
+        return
+    field = _join(path)
+    where = field or "(root)"
+    rules = schema.get(VALIDATE_KEYWORD)
+    if rules is not None:
+        for rule in rules if isinstance(rules, list) else [rules]:
+            if not isinstance(rule, dict) or not isinstance(rule.get("expression"), str) \
+                    or not rule["expression"].strip() or not isinstance(rule.get("message"), str):
+                yield (f"{VALIDATE_KEYWORD} of {where}: a rule is an object with an "
+                       "\"expression\" and a \"message\"")
+                continue
+            english = rule.get("x-message-en")
+            yield ValidationRule(field, rule["expression"], rule["message"],
+                                 english if isinstance(english, str) else None)
+    for name, sub in (schema.get("properties") or {}).items() \
+            if isinstance(schema.get("properties"), dict) else ():
+        yield from validation_rules(sub, (*path, name))
+
+
+def check_rules(schema: dict, evaluate: Callable[[str], Any],
+                skip: Iterable[FieldError] = ()) -> list[FieldError]:
+    """Evaluate the `x-validate` rules of a schema: a false result is an error at the rule's
+    field. A rule whose expression fails (e.g. over data that is missing) does not apply, nor
+    does a rule at a field that already has an error in `skip`."""
+    failed = {e.field for e in skip}
+    errors = []
+    for rule in validation_rules(schema):
+        if not isinstance(rule, ValidationRule):
+            continue
+        if rule.field and any(rule.field == f or rule.field.startswith(f + ".")
+                              or f.startswith(rule.field + ".") for f in failed):
+            continue
+        try:
+            ok = evaluate(rule.expression)
+        except Exception:  # noqa: BLE001 - a rule over missing data does not apply
+            continue
+        if not ok:
+            errors.append(FieldError(rule.field, rule.message, rule.message_en))
+    return errors
 
 
 def _extra_errors(schema: dict, data: dict, previous: dict) -> Iterator[FieldError]:

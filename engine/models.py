@@ -176,10 +176,30 @@ class ProcessInstance(Base):
     business_key: Mapped[str | None] = mapped_column(String(40), index=True)
     #: The parameter set the case started with; it keeps it to the end.
     parameter_set: Mapped[str | None] = mapped_column(String(40))
+    #: The key values last written to `case_keys` ({name: [value, ...]}), so that a save writes
+    #: them only when they change; None = never indexed.
+    search_keys: Mapped[dict[str, list[str]] | None] = mapped_column(JsonType)
 
     # Every UPDATE checks the revision it read: a concurrent save makes it fail (StaleDataError)
     # instead of silently overwriting the other change.
     __mapper_args__ = {"version_id_col": revision}
+
+
+class CaseKey(Base):
+    """A value a case can be found by (a Y-tunnus, a customer id, ...): see `engine.case_keys`.
+
+    Kept in step with the case's data on every save; removed with the case.
+    """
+
+    __tablename__ = "case_keys"
+    #: Serves both a lookup by name and value (`open_cases`) and by value alone (search).
+    __table_args__ = (Index("ix_case_keys_value_name", "value", "name"),)
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class HumanTask(Base):
@@ -187,7 +207,8 @@ class HumanTask(Base):
 
     __tablename__ = "tasks"
     __table_args__ = (
-        Index("ix_tasks_status_team", "status", "team"),
+        #: The team task list: ready tasks of some teams, oldest first.
+        Index("ix_tasks_status_team_created", "status", "team", "created_at"),
         Index("ix_tasks_status_assignee", "status", "assignee"),
     )
 

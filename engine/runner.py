@@ -33,16 +33,19 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import accounts, audit, case_context, clock, outbox, reference_data
+from engine import accounts, audit, case_context, case_keys, clock, outbox, reference_data
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import get_version, load_bundle
 from engine.errors import FormInvalid, InputInvalid, InvalidTransition, NotFound, TaskNotReady
 from engine.forms import (
+    FieldError,
     FormDefinition,
     bound_expressions,
+    check_rules,
     resolve_bounds,
     validate_form_data,
+    validation_rules,
 )
 from engine.models import (
     HumanTask,
@@ -311,6 +314,7 @@ def _save(case: _Case, failure: _Failure | None) -> None:
         sync_case_timers(session, row.id, None if status in FINAL else wf)
     row.status = status
     row.data = _current_data(case)
+    case_keys.sync(session, row, case.bundle.key_fields)
     case.completed_data.clear()
     if flow_listeners:
         _report_flows(case)
@@ -602,18 +606,33 @@ def check_form(form: FormDefinition, data: dict[str, Any], *, context: dict[str,
                previous: dict[str, Any] | None = None) -> None:
     """Validate submitted data against a form; raises `FormInvalid` with per-field problems.
 
-    Date bounds that are expressions (e.g. `"x-min": "today()"`) are evaluated first, in the
-    sandbox, over the case's data and the submitted data.
+    Date bounds that are expressions (e.g. `"x-min": "today()"`) are evaluated first, and the
+    form's `x-validate` rules last, in the sandbox, over the case's data overlaid with the
+    submitted data. A rule's error carries its author's message, and `message_en` when the
+    rule has an English one.
     """
-    if next(bound_expressions(form.schema), None) is not None:
-        scope = {**context, **data}
-        form = FormDefinition(
-            resolve_bounds(form.schema,
-                           lambda e: script_engine.environment.evaluate(e, dict(scope))),
-            form.ui_schema, form.source)
+    has_bounds = next(bound_expressions(form.schema), None) is not None
+    has_rules = next(validation_rules(form.schema), None) is not None
+    # A copy: an expression must not change the case's data, even by a method call.
+    scope = copy.deepcopy({**context, **data}) if has_bounds or has_rules else {}
+
+    def evaluate(expression: str) -> Any:
+        return script_engine.environment.evaluate(expression, dict(scope))
+
+    if has_bounds:
+        form = FormDefinition(resolve_bounds(form.schema, evaluate), form.ui_schema, form.source)
     errors = validate_form_data(form, data, previous=previous)
+    if has_rules and isinstance(data, dict):
+        errors = [*errors, *check_rules(form.schema, evaluate, skip=errors)]
     if errors:
-        raise FormInvalid([{"field": e.field, "message": e.message} for e in errors])
+        raise FormInvalid([_field_problem(e) for e in errors])
+
+
+def _field_problem(error: FieldError) -> dict[str, Any]:
+    problem: dict[str, Any] = {"field": error.field, "message": error.message}
+    if error.message_en is not None:
+        problem["message_en"] = error.message_en
+    return problem
 
 
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:

@@ -35,6 +35,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import (
 )
 from SpiffWorkflow.util import task as _task_util
 
+from engine import case_keys
 from engine.forms import FormDefinition, form_from_camunda_fields
 from engine.service_tasks import DeferredServiceTask
 
@@ -264,6 +265,8 @@ class SpecBundle:
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Elements whose messages go to an external party: {element id: participant name}.
     external_targets: dict[str, str] = field(default_factory=dict)
+    #: The data fields the case is found by: {key name: data field} (`engine.case_keys`).
+    key_fields: dict[str, str] = field(default_factory=dict)
     _form_cache: dict[str, FormDefinition | None] = field(default_factory=dict)
     _kinds: set[type] | None = None
 
@@ -374,10 +377,11 @@ def build_bundle(
     spec = parser.get_spec(process_id)
     subs = parser.get_subprocess_specs(process_id)
     targets: dict[str, str] = {}
-    for f in files:
-        if f.kind == "bpmn":
-            targets.update(external_message_targets(parse_xml(f.content)))
-    return SpecBundle(version_id, process_id, dialect, spec, subs, forms, targets)
+    roots = [parse_xml(f.content) for f in files if f.kind == "bpmn"]
+    for root in roots:
+        targets.update(external_message_targets(root))
+    keys = case_keys.key_fields(process_id, [spec, *subs.values()], forms, roots)
+    return SpecBundle(version_id, process_id, dialect, spec, subs, forms, targets, keys)
 
 
 def external_message_targets(root: etree._Element) -> dict[str, str]:

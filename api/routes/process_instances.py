@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
-from engine import audit, case_migration, runner, views
+from engine import audit, case_keys, case_migration, runner, views
 from engine.authorization import require_case_change
 from engine.errors import NotFound
 from engine.models import ProcessInstance
@@ -46,10 +46,14 @@ def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[st
 def list_cases(
     db: DbDep, principal: CurrentPrincipal,
     process_id: str | None = None, status: str | None = None,
+    search: str | None = Query(None, max_length=255),
     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
 ) -> list[dict[str, Any]]:
-    """Cases, newest first, filtered by process and status."""
+    """Cases, newest first, filtered by process and status; `search` finds the cases whose
+    business key or any case key (a Y-tunnus, a customer id, ...) equals the value."""
     query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)
+    if search and search.strip():
+        query = query.where(ProcessInstance.id.in_(case_keys.matching_ids(search)))
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
     if status:

@@ -123,6 +123,8 @@ def test_scripts_get_exactly_the_whitelisted_functions() -> None:
         "reference",
         "new_case_key",
         "current_user",
+        "open_cases",
+        "case_count",
     }
 
 
