@@ -1,10 +1,13 @@
-"""The FastAPI app: REST API under /api (and, later, the staff pages)."""
+"""The FastAPI app: REST API under /api, the staff pages, and their static files."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI
+from pathlib import Path
 
-from api import errors
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import errors, pages
 from api.deps import get_principal
 from api.routes import (
     accounts,
@@ -22,6 +25,8 @@ from api.security import SecurityHeaders
 from engine import clock
 from engine.db import Database, get_database
 from engine.settings import Settings, get_settings
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(db: Database | None = None, settings: Settings | None = None) -> FastAPI:
@@ -45,4 +50,6 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
         secured.include_router(testing.router)
     api.include_router(secured)
     app.include_router(api)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     forms_dir: Path = PROJECT_ROOT / "forms"
     #: Largest BPMN/DMN/form file accepted at deploy.
     max_model_bytes: int = 5 * 1024 * 1024
+    #: Largest file attached to a form on the pages.
+    max_upload_bytes: int = 10 * 1024 * 1024
     #: Named HTTP endpoints that the `http_call` service operation may call: {name: URL}.
     http_endpoints: dict[str, str] = {}
     #: Timeout of one `http_call`, in seconds.

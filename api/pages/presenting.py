@@ -1,0 +1,95 @@
+"""What the pages show of a case: its data with the labels of its forms, and error texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.i18n import gettext, gettext_noop, localized
+from engine.deploy import load_bundle
+from engine.models import ProcessInstance, ProcessVersion
+from engine.tasks import mask_personal_ids
+
+
+def _collect(schema: Any, labels: dict[str, dict[str, Any]]) -> None:
+    if not isinstance(schema, dict):
+        return
+    for name, sub in (schema.get("properties") or {}).items():
+        if isinstance(sub, dict):
+            labels.setdefault(name, sub)
+            _collect(sub, labels)
+            _collect(sub.get("items"), labels)
+
+
+def field_schemas(session: Session, row: ProcessInstance) -> dict[str, dict[str, Any]]:
+    """Every property of the forms of a case's model, by name (first form that has it)."""
+    pv = session.get(ProcessVersion, row.process_version_id)
+    labels: dict[str, dict[str, Any]] = {}
+    if pv is not None:
+        for schema in load_bundle(session, pv).forms.values():
+            _collect(schema, labels)
+    return labels
+
+
+def _text(value: Any, schema: dict[str, Any]) -> Any:
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    choices = localized(schema.get("x-labels"), schema.get("x-labels-en"))
+    if isinstance(choices, dict) and str(value) in choices:
+        return choices[str(value)]
+    return value
+
+
+def readable(data: dict[str, Any], schemas: dict[str, dict[str, Any]], *,
+             mask: bool = True) -> list[dict[str, Any]]:
+    """The case data as labelled entries, in the forms' words; nested lists as tables.
+
+    Each entry: `label`, and `value` (a scalar), or `rows` (a list of entry lists).
+    """
+    shown = mask_personal_ids(data) if mask else data
+    entries = []
+    for name, value in shown.items():
+        schema = schemas.get(name, {})
+        label = localized(schema.get("title"), schema.get("x-title-en")) or name
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            entries.append({"label": label, "name": name,
+                            "rows": [readable(v, schemas, mask=False) for v in value]})
+        elif isinstance(value, dict):
+            entries.append({"label": label, "name": name,
+                            "rows": [readable(value, schemas, mask=False)]})
+        elif isinstance(value, list):
+            entries.append({"label": label, "name": name,
+                            "value": ", ".join(str(_text(v, schema.get("items") or {}))
+                                               for v in value)})
+        elif value is not None and value != "":
+            entries.append({"label": label, "name": name, "value": _text(value, schema)})
+    return entries
+
+
+#: The platform's own validation messages (`engine.forms`), so that they are translated.
+PLATFORM_MESSAGES = (
+    gettext_noop("is required"),
+    gettext_noop("is not allowed"),
+    gettext_noop("is read-only"),
+    gettext_noop("is not a valid Finnish business ID (Y-tunnus)"),
+    gettext_noop("is not a valid Finnish personal identity code (henkilötunnus)"),
+    gettext_noop("is not a valid date (YYYY-MM-DD)"),
+    gettext_noop("is not a valid e-mail address"),
+    gettext_noop("must be a string"),
+    gettext_noop("must be an integer"),
+    gettext_noop("must be a number"),
+    gettext_noop("must be true or false"),
+    gettext_noop("must be a list"),
+    gettext_noop("must not contain duplicates"),
+    gettext_noop("the file is empty"),
+    gettext_noop("the file content does not match its type"),
+)
+
+
+def problem_text(problem: dict[str, Any]) -> str:
+    """A validation problem in the page's language."""
+    message = str(problem.get("message", ""))
+    if problem.get("message_en"):
+        return str(localized(message, problem["message_en"]))
+    return gettext(message)

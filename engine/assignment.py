@@ -1,0 +1,44 @@
+"""Handing a task to another member of its team."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.authorization import Principal, require_task_work
+from engine.errors import InputInvalid, NotAllowed, NotFound, TaskNotReady
+from engine.models import HumanTask, ProcessInstance, User, UserTeam
+
+
+def reassign_task(session: Session, *, task_id: str, username: str,
+                  principal: Principal) -> HumanTask:
+    """Give a ready task to `username`, who must be an active member of the task's team.
+
+    A team member may pass on a task that is free or their own; a task someone else holds may
+    be passed on only by the team's lead (`<team>.lead`) or an admin.
+    """
+    row = session.get(HumanTask, task_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    require_task_work(principal, row)
+    if row.status != "ready":
+        raise TaskNotReady(f"task {task_id} is {row.status}")
+    leads = principal.is_admin or f"{row.team}.lead" in principal.teams
+    if row.assignee not in (None, principal.username) and not leads:
+        raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
+    member = session.scalar(
+        select(User.id).join(UserTeam, UserTeam.user_id == User.id)
+        .where(User.username == username, User.active.is_(True), UserTeam.team_id == row.team))
+    if member is None:
+        raise InputInvalid([{"field": "assignee",
+                             "message": f"{username!r} is not a member of team {row.team!r}"}])
+    if row.team is None:
+        raise NotAllowed("a task without a team cannot be reassigned")
+    if row.assignee != username:
+        previous, row.assignee = row.assignee, username
+        instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+        audit.record(session, type=audit.TASK_REASSIGNED, actor=principal.username,
+                     instance=instance, element_id=row.element_id, task_id=task_id,
+                     data={"from": previous, "to": username})
+    return row
