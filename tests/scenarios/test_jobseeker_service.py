@@ -1,0 +1,193 @@
+"""P6 jobseeker start and service process (`jobseeker_service`): the acceptance scenarios F1–F7
+of PROCESSES.md, with P7 (`tym_support`) and P8 (`integration_plan`) running for real where
+the scenarios cross processes.
+
+How the model works around the platform:
+- a task has exactly one team (`candidateTeam`, evaluated when the task becomes ready): an
+  overdue task notifies `<team>.lead` and sets `firstContactLate`, but `jokerit` cannot be
+  added as a second candidate team (strict xfail below);
+- messages that may arrive at any time (ad hoc conversation, hired notice, change-security
+  context, integration plan summary, end of the job search) are caught in case-wide parallel
+  branches that loop; parallel branches carry their own data, so these branches address the
+  basic-services team of the customer's area (`ps_<area>`) rather than the responsible officer;
+  an ad hoc conversation is the task `ut_adhoc_conversation` (form F6.4, `meetingType =
+  adhoc_conversation`), because an element id is unique in a model;
+- the schedule `sp_schedule` runs its parts as parallel branches and stops through a terminate
+  end with `scheduleExit` (suspended / routing change / integration ended); the cancelled
+  tasks are history `task_cancelled` events, the reason is the case variable
+  `scheduleStopReason` (the platform records no reason per task);
+- `ChangeSecurityJobseekerRegistered` is sent whenever `dismissedByBusinessId` is set (no
+  script function can see whether a `change_security` case is open for that employer); with no
+  such case it is kept as an unmatched-message incident;
+- F6.1 cannot check that `responsibleOfficer` is a member of `ps_<area>` (a non-member as
+  assignee is ignored, the task stays with the team) nor that a service point is active on the
+  meeting date, and `informedChangeSecurity` is optional.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.scenarios.helpers import at, case, fields, history, local, notes, ready, sent
+
+P6 = "jobseeker_service"
+
+
+def open_ids(api: Api, case_id: int) -> list[str]:
+    return sorted(t["element_id"] for t in api.tasks(case_id))
+
+
+def fire_at(clock: Any, drain: Any, day: str, hh_mm: str) -> None:
+    """Run what is due one minute before `day hh_mm`, then put the clock at it: the caller
+    checks that nothing happened early and drains again."""
+    h, m = map(int, hh_mm.split(":"))
+    before = local(day, f"{h:02d}:{m:02d}:00") - timedelta(minutes=1)
+    clock.set_offset(before - datetime.now(UTC))
+    drain()
+    clock.advance(timedelta(minutes=1))
+
+
+def due(task: dict[str, Any]) -> str:
+    """The due date of a task (due at 23:59:59 Helsinki)."""
+    at_ = datetime.fromisoformat(task["due_at"])
+    assert at_ == local(at_.astimezone(local("2025-01-01").tzinfo).date().isoformat(), "23:59:59")
+    return at_.astimezone(local("2025-01-01").tzinfo).date().isoformat()
+
+
+def completed(api: Api, case_id: int, element_id: str) -> list[dict[str, Any]]:
+    """The submitted data of the case's completed tasks `element_id` (Meeting records)."""
+    return [e["data"]["submitted"] for e in history(api, case_id)
+            if e["type"] == "task_completed" and e["element_id"] == element_id]
+
+
+def cancelled(api: Api, case_id: int) -> list[str]:
+    return [e["element_id"] for e in history(api, case_id) if e["type"] == "task_cancelled"]
+
+
+def start(api: Api, **payload: Any) -> int:
+    """`JobSearchStarted` from Työmarkkinatori: starts a case."""
+    answer = api.post("/api/messages", 202, json={"name": "JobSearchStarted",
+                                                  "payload": payload}).json()
+    [case_id] = answer["delivered_to"]
+    return int(case_id)
+
+
+def message(api: Api, name: str, customer_id: str, **payload: Any) -> list[int]:
+    answer = api.post("/api/messages", 202, json={
+        "name": name, "correlation": {"customerId": customer_id}, "payload": payload}).json()
+    return [int(i) for i in answer["delivered_to"]]
+
+
+@pytest.fixture
+def alku(catalogue: Any, api: Api) -> Api:
+    """A start-services officer (alkupalvelut)."""
+    return api.user("alku_1", ["staff"], ["start_services"])
+
+
+@pytest.fixture
+def ps_kka(catalogue: Any, api: Api) -> Api:
+    return api.user("ps_kka_1", ["staff"], ["ps_kka"])
+
+
+@pytest.fixture
+def ps_jns(catalogue: Any, api: Api) -> Api:
+    return api.user("ps_jns_1", ["staff"], ["ps_jns"])
+
+
+KITEE = {"customerId": "C-000601", "personalId": "150585-904T", "name": "Testi Kiteeläinen",
+         "jobSearchStartDate": "2025-04-16", "municipalityCode": "260",
+         "employmentStatus": "unemployed", "language": "fi"}
+JOENSUU = {"customerId": "C-000602", "personalId": "020594X903P", "name": "Testi Joensuulainen",
+           "jobSearchStartDate": "2025-03-03", "municipalityCode": "167",
+           "employmentStatus": "unemployed", "language": "fi"}
+PLAN = {"dataChecked": True, "labourPolicyStatement": "not_needed", "informedObligations": True,
+        "employmentPlanCreated": True, "jobSearchObligationPerMonth": 4,
+        "planGoals": "Työllistyminen avoimille työmarkkinoille omalla alalla."}
+
+
+def first_meeting(day: str, **over: Any) -> dict[str, Any]:
+    """F6.1: a reached phone attempt and a held meeting on `day`."""
+    return {"contactAttempts": [{"date": day, "channel": "phone", "reached": True}],
+            "meetingHeld": True, "meetingDate": day, **PLAN, **over}
+
+
+F1_MEETING = first_meeting("2025-04-17", meetingType="supplementary_conversation",
+                           meetingMode="phone", routing="basic_placement",
+                           responsibleOfficer="ps_kka_1",
+                           initialInterviewBooking={"date": "2025-04-24",
+                                                    "meetingMode": "face_to_face",
+                                                    "servicePointCode": "SP-260"})
+F2_MEETING = first_meeting("2025-03-05", meetingType="initial_interview", meetingMode="video",
+                           routing="basic_placement", responsibleOfficer="ps_jns_1")
+CONVERSATION = {"held": True, "meetingMode": "phone", "planUpdated": True,
+                "jobSearchObligationPerMonth": 4}
+
+
+def test_f1_typical_path_kitee(alku: Api, ps_kka: Api, api: Api, drain: Any,
+                               test_clock: Any) -> None:
+    at(test_clock, "2025-04-16")
+    case_id = start(api, **KITEE)
+    started = case(api, case_id)
+    data = started["data"]
+    assert started["business_key"] == data["jobSearchCaseId"] == "J-2025-000001"
+    assert (data["contactDueDate"], data["serviceAreaCode"], data["requiresSchedule"]) == \
+        ("2025-04-25", "kka", True)
+    assert (data["processResponsibility"], data["unemploymentStartDate"]) == \
+        ("start_services", "2025-04-16")
+    meeting = ready(alku, case_id, "ut_first_meeting")
+    assert (meeting["team"], due(meeting)) == ("start_services", "2025-04-25")
+
+    # 2025-04-17: reached by phone, supplementary conversation by phone, booking for 04-24
+    at(test_clock, "2025-04-17", "10:00")
+    alku.complete(meeting["id"], F1_MEETING)
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["candidateTeam"], data["serviceLine"]) == \
+        ("basic", "ps_kka", "placement")
+    assert (data["supplementaryBeforeInitial"], data["firstContactLate"]) == (True, False)
+    [booking] = sent(api, case_id)["MeetingBookingConfirmation"]
+    assert booking["data"]["to"] == "jobseeker"
+    assert case(api, case_id)["data"]["initialInterviewBooking"]["date"] == "2025-04-24"
+    interview = ready(ps_kka, case_id, "ut_initial_interview")
+    assert (interview["team"], interview["assignee"], due(interview)) == \
+        ("ps_kka", "ps_kka_1", "2025-04-28")
+
+    at(test_clock, "2025-04-24", "10:00")
+    ps_kka.complete(interview["id"], {"meetingDate": "2025-04-24", "meetingMode": "face_to_face",
+                                      "servicePointCode": "SP-260", "planReviewed": True,
+                                      "jobSearchObligationPerMonth": 4})
+    data = case(api, case_id)["data"]
+    assert (data["D0"], data["initialInterviewDate"]) == ("2025-04-24", "2025-04-24")
+    assert (data["supplementaryRequired"], data["supplementaryWindowEnd"]) == (4, "2025-07-24")
+    assert data["nextJscDue"] == "2025-07-24"
+
+    # The 4 slots, each created when the previous one is done
+    dues = []
+    for day in ("2025-05-08", "2025-05-22", "2025-06-05", "2025-06-19"):
+        slot = ready(ps_kka, case_id, "ut_supplementary_conversation")
+        assert (slot["team"], slot["assignee"]) == ("ps_kka", "ps_kka_1")
+        dues.append(due(slot))
+        at(test_clock, day, "10:00")
+        ps_kka.complete(slot["id"], {**CONVERSATION, "meetingDate": day})
+    assert dues == ["2025-05-09", "2025-05-23", "2025-06-09", "2025-06-24"]
+    data = case(api, case_id)["data"]
+    assert (data["supplementaryHeld"], data["supplementaryQuotaMissed"]) == (4, False)
+    assert open_ids(api, case_id) == []
+
+    # ut_job_search_conversation appears 2025-07-10 08:00, due 2025-07-24
+    fire_at(test_clock, drain, "2025-07-10", "08:00")
+    assert open_ids(api, case_id) == []
+    drain()
+    jsc = ready(ps_kka, case_id, "ut_job_search_conversation")
+    assert (jsc["team"], due(jsc)) == ("ps_kka", "2025-07-24")
+
+    # Meeting records: 1 supplementary (phone), 1 initial interview (face to face)
+    [first] = completed(api, case_id, "ut_first_meeting")
+    [initial] = completed(api, case_id, "ut_initial_interview")
+    assert (first["meetingType"], first["meetingMode"]) == ("supplementary_conversation", "phone")
+    assert initial["meetingMode"] == "face_to_face"
+    [slot1] = completed(api, case_id, "ut_supplementary_conversation")[:1]
+    assert (slot1["meetingDate"], slot1["meetingMode"]) == ("2025-05-08", "phone")
