@@ -251,3 +251,313 @@ def test_d1_happy_grant_with_rectification_deadline_over_easter(
     assert (done["status"], done["data"]["outcome"]) == ("completed", "granted")
     assert done["data"]["effectiveFrom"] == "2025-04-01"
     assert "end_granted" in {e["element_id"] for e in history(api, case_id)}
+
+
+# ---------------------------------------------------------------- D2, D3: conditional grant
+
+KITEE = {"customerId": "C-000402", "personalId": "020594X903P", "applicantName": "Eero Korhonen",
+         "applicantMunicipalityCode": "260", "plannedStartDate": "2025-05-01"}
+CONDITIONS = {**STATEMENT, "statementOutcome": "favourable_with_conditions",
+              "entrepreneurReadiness": "needs_training",
+              "recommendedCondition": "entrepreneurship_training", "reviewerName": "Kaisa Keti",
+              "statementDate": "2025-04-08"}
+
+
+def conditional_grant(api: Api, expert: Api, lead: Api, keti: Api, clock: Any) -> tuple[int, str]:
+    """D2/D3 up to the decision: KETI favours with conditions (needs_training); F4.5
+    conditional_grant (entrepreneurship_training by 2025-06-30, start 2025-05-01) approved
+    on 2025-04-14."""
+    case_id, key = submit(api, clock, "2025-04-01", **KITEE)
+    assert case(api, case_id)["data"]["developmentCompanyCode"] == "keti"
+    counselled(expert, clock, case_id, "2025-04-02")
+    statement_requested(expert, clock, case_id, "2025-04-02", "keti", "2025-04-16")
+    at(clock, "2025-04-08")
+    answer = complete(keti, case_id, "ut_statement",
+                      {**CONDITIONS, "recommendedCondition": None}, expect=422)
+    assert fields(answer) == {"recommendedCondition"}
+    complete(keti, case_id, "ut_statement", CONDITIONS)
+    at(clock, "2025-04-10")
+    answer = complete(expert, case_id, "ut_prepare",
+                      {**CONDITIONS_PROPOSAL, "conditionDeadline": "2025-10-11"}, expect=422)
+    assert fields(answer) == {"conditionDeadline"}  # at most 6 months ahead
+    complete(expert, case_id, "ut_prepare", CONDITIONS_PROPOSAL)
+    decided(lead, clock, case_id, "2025-04-14")
+    return case_id, key
+
+
+CONDITIONS_PROPOSAL = {k: v for k, v in CONDITIONAL.items()}
+
+
+def test_d2_conditional_grant_condition_met(catalogue: Database, api: Api, expert: Api,
+                                            lead: Api, keti: Api, coach: Api, drain: Drain,
+                                            test_clock: Any) -> None:
+    case_id, key = conditional_grant(api, expert, lead, keti, test_clock)
+    data = case(api, case_id)["data"]
+    # 2025-04-17 + 30 days = Sat 2025-05-17 → Mon 2025-05-19
+    assert (data["noticeDeemedReceived"], data["rectificationDeadline"]) == \
+        ("2025-04-17", "2025-05-19")
+    [basis] = outbox(catalogue, case_id, "StartupGrantPaymentBasis")
+    assert (basis["conditional"], basis["applicantMunicipalityCode"]) == (True, "260")
+    # ecosystem_experts got the referral: outbox record (in_app) and a notification
+    [referral] = outbox(catalogue, case_id, "EntrepreneurshipTrainingReferral")
+    assert (referral["to"], referral["channel"], referral["conditionDeadline"]) == \
+        ("ecosystem_experts", "in_app", "2025-06-30")
+    drain()
+    [note] = notes(coach, "Yrittäjyysvalmennukseen ohjaus")
+    assert key in note["subject"]
+
+    # The rectification period ends 2025-05-20 00:00; the condition is still open
+    fire_at(test_clock, drain, "2025-05-20")
+    drain()
+    assert case(api, case_id)["status"] == "waiting"
+
+    # When ConditionFulfilled {fulfilledDate 2025-05-20} arrives
+    at(test_clock, "2025-05-20", "10:00")
+    assert message(api, "ConditionFulfilled", key, fulfilledDate="2025-05-20",
+                   evidence="Yrittäjyyskoulutuksen todistus") == [case_id]
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "granted_conditional")
+    assert (done["data"]["effectiveFrom"], done["data"]["conditionFulfilledDate"]) == \
+        ("2025-05-20", "2025-05-20")
+    assert outbox(catalogue, case_id, "ConditionNotMetNotice") == []
+
+
+def test_d3_condition_not_met(catalogue: Database, api: Api, expert: Api, lead: Api,
+                              keti: Api, drain: Drain, test_clock: Any) -> None:
+    case_id, key = conditional_grant(api, expert, lead, keti, test_clock)
+    # As D2 but no ConditionFulfilled: ut_condition appears 2025-07-01 00:00
+    fire_at(test_clock, drain, "2025-07-01")
+    assert open_ids(api, case_id) == []
+    drain()
+    check = ready(expert, case_id, "ut_condition")
+    assert (check["team"], check["assignee"]) == ("employer_services.startup_grant",
+                                                  "sg_expert_1")
+    answer = expert.complete(check["id"], {"conditionFulfilled": True,
+                                           "fulfilledDate": "2025-07-01"}, expect=422)
+    assert fields(answer) == {"fulfilledDate"}  # on or before the condition deadline
+    expert.complete(check["id"], {"conditionFulfilled": False})
+    [notice] = outbox(catalogue, case_id, "ConditionNotMetNotice")
+    assert (notice["to"], notice["grantApplicationId"]) == ("jobseeker", key)
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "condition_not_met")
+    assert done["data"]["effectiveFrom"] is None
+
+
+def test_condition_confirmed_late_by_the_preparer(catalogue: Database, api: Api, expert: Api,
+                                                   lead: Api, keti: Api, drain: Drain,
+                                                   test_clock: Any) -> None:
+    """F4.7 with the condition fulfilled (the message never came): granted_conditional."""
+    case_id, _key = conditional_grant(api, expert, lead, keti, test_clock)
+    fire_at(test_clock, drain, "2025-07-01")
+    drain()
+    complete(expert, case_id, "ut_condition", {"conditionFulfilled": True,
+                                               "fulfilledDate": "2025-06-16",
+                                               "evidence": "Koulutustodistus"})
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "granted_conditional")
+    assert done["data"]["effectiveFrom"] == "2025-06-16"
+
+
+# ---------------------------------------------------------------- D4
+
+
+def test_d4_rejection_and_rectification(catalogue: Database, api: Api, expert: Api, lead: Api,
+                                        central: Api, drain: Drain, test_clock: Any) -> None:
+    case_id, key = submit(api, test_clock, "2025-03-31", customerId="C-000403",
+                          personalId="050594U903M", applicantMunicipalityCode="422",
+                          plannedStartDate="2025-04-14")
+    # Given F4.1 with businessStartedBeforeApplication=true
+    counselled(expert, test_clock, case_id, "2025-04-01", businessStartedBeforeApplication=True)
+    # Then no statement task is created
+    assert open_ids(api, case_id) == ["ut_prepare"]
+    assert case(api, case_id)["data"]["precheckFail"] is True
+    # F4.5 grant → 422
+    at(test_clock, "2025-04-02")
+    answer = complete(expert, case_id, "ut_prepare",
+                      {**GRANT, "grantStartDate": "2025-04-14",
+                       "businessStartedBeforeApplication": True}, expect=422)
+    assert fields(answer) == {"proposal"}
+    answer = complete(expert, case_id, "ut_prepare",
+                      {**GRANT, "proposal": "reject"}, expect=422)
+    assert fields(answer) == {"grounds", "businessStartedBeforeApplication"}
+    complete(expert, case_id, "ut_prepare",
+             {"proposal": "reject", "grounds": ["business_started_before_application"],
+              "justification": "Päätoiminen yritystoiminta on aloitettu ennen hakemuksen "
+                               "jättämistä, joten starttirahaa ei voida myöntää.",
+              "businessStartedBeforeApplication": True, "maxGrantMonths": 6})
+    # approved 2025-04-07 → deadline 2025-05-12 (2025-04-10 + 30 = Sat 2025-05-10 → Mon)
+    decided(lead, test_clock, case_id, "2025-04-07")
+    data = case(api, case_id)["data"]
+    assert (data["rectificationDeadline"], data["processingDays"]) == ("2025-05-12", 7)
+    assert outbox(catalogue, case_id, "StartupGrantPaymentBasis") == []
+    [decision] = outbox(catalogue, case_id, "StartupGrantDecision")
+    assert (decision["decision"], decision["grounds"]) == \
+        ("reject", ["business_started_before_application"])
+    elements = {e["element_id"] for e in history(api, case_id)}
+    assert not elements & {"ut_request_statement", "ut_statement"}
+
+    # RectificationRequested on 2025-04-20 → ut_rectification (central_preparation)
+    at(test_clock, "2025-04-20", "12:00")
+    assert message(api, "RectificationRequested", key, receivedAt="2025-04-20") == [case_id]
+    task = ready(central, case_id, "ut_rectification")
+    assert task["team"] == "central_preparation"
+    answer = central.complete(task["id"], {"outcome": "dismissed_late", "reasoning": REASONING,
+                                           "rectificationLate": False}, expect=422)
+    assert fields(answer) == {"outcome"}  # it came in time
+    at(test_clock, "2025-04-22")
+    central.complete(task["id"], {"outcome": "upheld", "reasoning": REASONING,
+                                  "rectificationLate": False})
+    # upheld → outcome rejected
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "rejected")
+    assert done["data"]["rectificationOutcome"] == "upheld"
+    assert "end_rejected" in {e["element_id"] for e in history(api, case_id)}
+
+
+# ---------------------------------------------------------------- D5
+
+
+def test_d5_four_eyes_and_validation(catalogue: Database, api: Api, expert: Api, lead: Api,
+                                     pikes: Api, drain: Drain, test_clock: Any) -> None:
+    at(test_clock, "2025-03-03", "10:00")
+    manual = {**APPLICATION, "customerId": "C-000404", "personalId": "280265-931F",
+              "previousGrantMonths": 8}
+    # personalId 010594Y9033 → 422; plannedStartDate before submission → 422
+    answer = expert.post("/api/process-instances", 422, json={
+        "process_id": P4, "data": {**manual, "personalId": "010594Y9033"}})
+    assert fields(answer) == {"personalId"}
+    answer = expert.post("/api/process-instances", 422, json={
+        "process_id": P4, "data": {**manual, "plannedStartDate": "2025-03-02"}})
+    assert fields(answer) == {"plannedStartDate"}
+    answer = expert.post("/api/process-instances", 422, json={
+        "process_id": P4, "data": {**manual, "previousGrantMonths": 12, "requestedMonths": 13,
+                                   "companyRegistered": True}})
+    assert fields(answer) == {"previousGrantMonths", "requestedMonths", "businessId"}
+    assert api.get("/api/process-instances", params={"process_id": P4}).json() == []
+    started = expert.start(P4, {**manual, "companyRegistered": True, "businessId": "7654321-2"})
+    case_id = started["id"]
+    assert started["data"]["startedBy"] == "manual"
+    counselled(expert, test_clock, case_id, "2025-03-05")
+    statement_requested(expert, test_clock, case_id, "2025-03-05", "pikes", "2025-03-19")
+    at(test_clock, "2025-03-12")
+    complete(pikes, case_id, "ut_statement", STATEMENT)
+    # previousGrantMonths 8: at most 12 − 8 = 4 months
+    assert case(api, case_id)["data"]["maxGrantMonths"] == 4
+    answer = complete(expert, case_id, "ut_prepare", {**GRANT, "grantMonths": 7,
+                                                      "maxGrantMonths": 4}, expect=422)
+    assert fields(answer) == {"grantMonths"}
+    answer = complete(expert, case_id, "ut_prepare", {**GRANT, "maxGrantMonths": 4},
+                      expect=422)
+    assert fields(answer) == {"grantMonths"}  # 6 + 8 is over 12
+    answer = complete(expert, case_id, "ut_prepare", {**GRANT, "maxGrantMonths": 6},
+                      expect=422)
+    assert fields(answer) == {"maxGrantMonths"}  # read-only
+    answer = complete(expert, case_id, "ut_prepare",
+                      {**GRANT, "grantMonths": 4, "grantStartDate": "2025-03-02",
+                       "maxGrantMonths": 4}, expect=422)
+    assert fields(answer) == {"grantStartDate"}  # not before the application
+    complete(expert, case_id, "ut_prepare", {**GRANT, "grantMonths": 4, "maxGrantMonths": 4})
+    # sg_expert_1 prepared and tries to decide → 403
+    decide = ready(lead, case_id, "ut_decide")
+    expert.complete(decide["id"], {"approve": True}, expect=403)
+    decided(lead, test_clock, case_id, "2025-03-17")
+    assert case(api, case_id)["data"]["decider"] == "es_lead_1"
+
+
+def test_grant_months_over_the_period_length_is_refused(catalogue: Database, api: Api,
+                                                        expert: Api, drain: Drain,
+                                                        test_clock: Any) -> None:
+    """D5: grantMonths 7 → 422 (a period is at most grantPeriodMonths = 6)."""
+    case_id, _key = submit(api, test_clock, "2025-03-03")
+    counselled(expert, test_clock, case_id, "2025-03-05", fullTimeConfirmed=False)
+    answer = complete(expert, case_id, "ut_prepare", {**GRANT, "grantMonths": 7}, expect=422)
+    assert fields(answer) == {"grantMonths"}
+
+
+@pytest.mark.xfail(strict=True, reason="platform gap: no server-side four-eyes check "
+                   "(decider != preparer -> 403) for a preparer who is also in "
+                   "employer_services_lead")
+def test_d5_a_preparer_who_is_also_a_lead_cannot_decide(catalogue: Database, api: Api,
+                                                        drain: Drain, test_clock: Any) -> None:
+    acting = api.user("sg_acting_lead", ["staff"], ["employer_services.startup_grant",
+                                                    "employer_services_lead"])
+    case_id, _key = submit(api, test_clock, "2025-03-03")
+    counselled(acting, test_clock, case_id, "2025-03-05", fullTimeConfirmed=False)
+    complete(acting, case_id, "ut_prepare", {
+        "proposal": "reject", "grounds": ["not_full_time"], "justification": JUSTIFICATION,
+        "businessStartedBeforeApplication": False, "maxGrantMonths": 6})
+    complete(acting, case_id, "ut_decide", {"approve": True}, expect=403)
+
+
+# ---------------------------------------------------------------- D6
+
+
+def test_d6_no_statement(catalogue: Database, api: Api, expert: Api, drain: Drain,
+                         test_clock: Any) -> None:
+    reviewer = api.user("jrt_1", ["staff"], ["development_company.joensuu_region_tbd"])
+    case_id, key = submit(api, test_clock, "2025-05-05", customerId="C-000405",
+                          personalId="150585-904T", applicantMunicipalityCode="167",
+                          plannedStartDate="2025-06-02")
+    counselled(expert, test_clock, case_id, "2025-05-12")
+    # Given the statement requested 2025-05-12 (due 2025-05-26, the default)
+    assert case(api, case_id)["data"]["statementDue"] == "2025-05-26"
+    statement_requested(expert, test_clock, case_id, "2025-05-12", "joensuu_region_tbd",
+                        "2025-05-26")
+    statement = ready(reviewer, case_id, "ut_statement")
+    assert statement["team"] == "development_company.joensuu_region_tbd"
+    assert case(api, case_id)["data"]["statementGraceDue"] == "2025-06-03"
+    # Then at 2025-05-27 00:00 company and preparer get reminders
+    fire_at(test_clock, drain, "2025-05-27")
+    assert notes(reviewer, "Muistutus: starttirahalausunto") == []
+    drain()
+    [to_company] = notes(reviewer, "Muistutus: starttirahalausunto")
+    [to_preparer] = notes(expert, "Muistutus: starttirahalausunto")
+    assert key in to_company["subject"] and key in to_preparer["subject"]
+    assert open_ids(api, case_id) == ["ut_statement"]
+    # at 2025-06-04 00:00 (grace due 2025-06-03) the statement task is cancelled
+    fire_at(test_clock, drain, "2025-06-04")
+    assert open_ids(api, case_id) == ["ut_statement"]
+    drain()
+    assert open_ids(api, case_id) == ["ut_no_statement"]
+    cancelled = [e for e in history(api, case_id) if e["type"] == "task_cancelled"]
+    assert [e["element_id"] for e in cancelled] == ["ut_statement"]
+    # decide_without_statement → ut_prepare
+    no_statement = ready(expert, case_id, "ut_no_statement")
+    assert no_statement["assignee"] == "sg_expert_1"
+    expert.complete(no_statement["id"], {"developmentCompanyCode": "joensuu_region_tbd",
+                                         "action": "decide_without_statement"})
+    assert open_ids(api, case_id) == ["ut_prepare"]
+    assert case(api, case_id)["data"]["decidedWithoutStatement"] is True
+
+
+def test_no_statement_re_requested_from_another_company(catalogue: Database, api: Api,
+                                                        expert: Api, keti: Api, drain: Drain,
+                                                        test_clock: Any) -> None:
+    """F4.4 re_request_other_company: back to F4.2 with the new company (≠ current)."""
+    case_id, _key = submit(api, test_clock, "2025-05-05", applicantMunicipalityCode="176")
+    counselled(expert, test_clock, case_id, "2025-05-12")
+    statement_requested(expert, test_clock, case_id, "2025-05-12", "pikes", "2025-05-26")
+    fire_at(test_clock, drain, "2025-06-04")
+    drain()
+    task = ready(expert, case_id, "ut_no_statement")
+    answer = expert.complete(task["id"], {"developmentCompanyCode": "pikes",
+                                          "action": "re_request_other_company",
+                                          "newCompanyCode": "pikes"}, expect=422)
+    assert fields(answer) == {"newCompanyCode"}
+    answer = expert.complete(task["id"], {"developmentCompanyCode": "pikes",
+                                          "action": "re_request_other_company"}, expect=422)
+    assert fields(answer) == {"newCompanyCode"}
+    at(test_clock, "2025-06-04", "09:00")
+    expert.complete(task["id"], {"developmentCompanyCode": "pikes",
+                                 "action": "re_request_other_company",
+                                 "newCompanyCode": "keti"})
+    data = case(api, case_id)["data"]
+    assert (data["developmentCompanyCode"], data["statementDue"]) == ("keti", "2025-06-18")
+    statement_requested(expert, test_clock, case_id, "2025-06-04", "keti", "2025-06-18")
+    assert [m["developmentCompanyCode"] for m in
+            outbox(catalogue, case_id, "StatementRequested")] == ["pikes", "keti"]
+    at(test_clock, "2025-06-10")
+    complete(keti, case_id, "ut_statement", {**STATEMENT, "statementDate": "2025-06-10"})
+    data = case(api, case_id)["data"]
+    assert (data["statementTurnaroundBd"], data["decidedWithoutStatement"]) == (4, False)
+    assert open_ids(api, case_id) == ["ut_prepare"]
