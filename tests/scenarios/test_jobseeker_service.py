@@ -191,3 +191,122 @@ def test_f1_typical_path_kitee(alku: Api, ps_kka: Api, api: Api, drain: Any,
     assert initial["meetingMode"] == "face_to_face"
     [slot1] = completed(api, case_id, "ut_supplementary_conversation")[:1]
     assert (slot1["meetingDate"], slot1["meetingMode"]) == ("2025-05-08", "phone")
+
+
+def routed_basic(alku: Api, api: Api, clock: Any, registration: dict[str, Any],
+                 meeting: dict[str, Any], day: str) -> int:
+    """A case started on its `jobSearchStartDate` whose first meeting on `day` is `meeting`."""
+    at(clock, registration["jobSearchStartDate"])
+    case_id = start(api, **registration)
+    at(clock, day, "10:00")
+    alku.complete(ready(alku, case_id, "ut_first_meeting")["id"], meeting)
+    return case_id
+
+
+def test_f2_initial_interview_first_remote(alku: Api, ps_jns: Api, api: Api, drain: Any,
+                                           test_clock: Any) -> None:
+    case_id = routed_basic(alku, api, test_clock, JOENSUU, F2_MEETING, "2025-03-05")
+    data = case(api, case_id)["data"]
+    assert (data["contactDueDate"], data["D0"], data["supplementaryRequired"]) == \
+        ("2025-03-10", "2025-03-05", 5)
+    assert (data["supplementaryWindowEnd"], data["nextJscDue"]) == ("2025-06-05", "2025-06-05")
+    assert (data["candidateTeam"], data["ageGroup"]) == ("ps_jns", "30_plus")
+    assert "ut_initial_interview" not in open_ids(api, case_id)
+    assert "MeetingBookingConfirmation" not in sent(api, case_id)
+
+    dues = []
+    for day in ("2025-03-18", "2025-04-01", "2025-04-15", "2025-05-02", "2025-05-16"):
+        slot = ready(ps_jns, case_id, "ut_supplementary_conversation")
+        dues.append(due(slot))
+        at(test_clock, day, "10:00")
+        ps_jns.complete(slot["id"], {**CONVERSATION, "meetingDate": day})
+    # Easter (18.4, 21.4) and 1.5 are skipped
+    assert dues == ["2025-03-19", "2025-04-02", "2025-04-16", "2025-05-05", "2025-05-19"]
+    assert case(api, case_id)["data"]["supplementaryHeld"] == 5
+
+    fire_at(test_clock, drain, "2025-05-21", "08:00")
+    assert open_ids(api, case_id) == []
+    drain()
+    jsc = ready(ps_jns, case_id, "ut_job_search_conversation")
+    assert (jsc["team"], jsc["assignee"], due(jsc)) == ("ps_jns", "ps_jns_1", "2025-06-05")
+
+    # K1: this initial interview is not face to face
+    [first] = completed(api, case_id, "ut_first_meeting")
+    assert (first["meetingType"], first["meetingMode"]) == ("initial_interview", "video")
+
+    # The job-search conversation face to face at SP-167 on 2025-06-03: the next is due
+    # 3 months after it
+    at(test_clock, "2025-06-03", "10:00")
+    answer = ps_jns.complete(jsc["id"], {**CONVERSATION, "meetingDate": "2025-06-03",
+                                         "meetingMode": "face_to_face"}, expect=422)
+    assert fields(answer) == {"servicePointCode", "planReviewed"}
+    ps_jns.complete(jsc["id"], {**CONVERSATION, "meetingDate": "2025-06-03",
+                                "meetingMode": "face_to_face", "servicePointCode": "SP-167",
+                                "planReviewed": True})
+    assert case(api, case_id)["data"]["nextJscDue"] == "2025-09-03"
+
+
+F3_REGISTRATION = {"customerId": "C-000603", "personalId": "230668-911L",
+                   "name": "Testi Uusivuosi", "jobSearchStartDate": "2025-12-22",
+                   "municipalityCode": "422", "employmentStatus": "unemployed", "language": "fi"}
+F3_MEETING = first_meeting("2026-01-05", meetingType="initial_interview",
+                           meetingMode="face_to_face", servicePointCode="SP-422",
+                           routing="basic_placement", responsibleOfficer="ps_pka_1")
+
+
+def late_first_contact(api: Api, drain: Any, clock: Any) -> int:
+    at(clock, "2025-12-22")
+    case_id = start(api, **F3_REGISTRATION)
+    assert case(api, case_id)["data"]["contactDueDate"] == "2026-01-02"
+    fire_at(clock, drain, "2026-01-03", "00:00")
+    assert "firstContactLate" not in case(api, case_id)["data"]
+    drain()
+    return case_id
+
+
+def test_f3_late_first_contact_over_new_year_and_validation(
+        alku: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    lead = api.user("alku_lead", ["staff"], ["start_services.lead"])
+    case_id = late_first_contact(api, drain, test_clock)
+    assert case(api, case_id)["data"]["firstContactLate"] is True
+    [note] = notes(lead, "Ensikontakti myöhässä")
+    assert "2026-01-02" in note["body"]
+    meeting = ready(alku, case_id, "ut_first_meeting")
+    assert meeting["team"] == "start_services"
+
+    at(test_clock, "2026-01-05", "10:00")
+    answer = alku.complete(meeting["id"], {**F3_MEETING, "informedObligations": False},
+                           expect=422)
+    assert fields(answer) == {"informedObligations"}
+    answer = alku.complete(meeting["id"], {**F3_MEETING, "jobSearchObligationPerMonth": 2},
+                           expect=422)
+    assert fields(answer) == {"obligationReducedReason"}
+    no_place = {k: v for k, v in F3_MEETING.items() if k != "servicePointCode"}
+    answer = alku.complete(meeting["id"], no_place, expect=422)
+    assert fields(answer) == {"servicePointCode"}
+    answer = alku.complete(meeting["id"], {"contactAttempts": F3_MEETING["contactAttempts"],
+                                           "meetingHeld": False, "routing": "basic_placement",
+                                           "responsibleOfficer": "ps_pka_1"},
+                           expect=422)
+    assert fields(answer) == {"routing"}
+    answer = alku.complete(meeting["id"], {**F3_MEETING, "contactAttempts": []}, expect=422)
+    assert fields(answer) == {"contactAttempts"}
+    alku.complete(meeting["id"], {**F3_MEETING, "jobSearchObligationPerMonth": 2,
+                                  "obligationReducedReason": "part_time_work"})
+    data = case(api, case_id)["data"]
+    assert (data["firstContactLate"], data["D0"], data["candidateTeam"]) == \
+        (True, "2026-01-05", "ps_pka")
+
+
+@pytest.mark.xfail(strict=True, reason="platform gap: a user task has exactly one team "
+                   "(candidateTeam, evaluated when it becomes ready); a model cannot add "
+                   "`jokerit` as a second candidate team to an overdue task")
+def test_f3_a_jokeri_completes_the_overdue_first_meeting(
+        catalogue: Any, api: Api, drain: Any, test_clock: Any) -> None:
+    jokeri = api.user("jokeri_1", ["staff"], ["jokerit"])
+    case_id = late_first_contact(api, drain, test_clock)
+    meeting = ready(api, case_id, "ut_first_meeting")
+    at(test_clock, "2026-01-05", "10:00")
+    jokeri.post(f"/api/tasks/{meeting['id']}/claim", 200)
+    jokeri.complete(meeting["id"], F3_MEETING)
+    assert case(api, case_id)["data"]["D0"] == "2026-01-05"
