@@ -67,11 +67,11 @@ def case_list(request: Request, principal: PagePrincipal, db: DbDep, status: str
         rows = session.scalars(query.order_by(ProcessInstance.id.desc())
                                .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
         processes = sorted({p for (p,) in session.query(ProcessInstance.process_id).distinct()})
-    return render(request, "cases.html", {
-        "rows": rows[:PER_PAGE], "more": len(rows) > PER_PAGE, "page": page,
-        "statuses": STATUSES, "status": status or "", "process": process or "",
-        "processes": processes, "q": q or "", "query": dict(request.query_params),
-    }, principal=principal)
+        return render(request, "cases.html", {
+            "rows": rows[:PER_PAGE], "more": len(rows) > PER_PAGE, "page": page,
+            "statuses": STATUSES, "status": status or "", "process": process or "",
+            "processes": processes, "q": q or "", "query": dict(request.query_params),
+        }, principal=principal)
 
 
 def _names(session: Any, row: ProcessInstance) -> dict[str, str]:
@@ -105,14 +105,15 @@ def case_page(case_id: int, request: Request, principal: PagePrincipal, db: DbDe
             if can_see_task(principal, t)]
         path = case_access.path_taken(session, row, version_bpmn(session, pv)) if pv else {}
         data = readable(row.data or {}, field_schemas(session, row), mask=False)
-    return render(request, "case.html", {
-        "case": row, "process_name": (pv.name if pv else None) or row.process_id,
-        "status_label": STATUSES.get(row.status, row.status), "data": data,
-        "timeline": timeline, "tasks": tasks,
-        "done": json.dumps(path.get("done", [])), "active": json.dumps(path.get("active", [])),
-        "flows": json.dumps(path.get("flows", [])),
-        "notice": gettext_noop("The case was started.") if notice == "started" else None,
-    }, principal=principal)
+        return render(request, "case.html", {
+            "case": row, "process_name": (pv.name if pv else None) or row.process_id,
+            "status_label": STATUSES.get(row.status, row.status), "data": data,
+            "timeline": timeline, "tasks": tasks,
+            "done": json.dumps(path.get("done", [])),
+            "active": json.dumps(path.get("active", [])),
+            "flows": json.dumps(path.get("flows", [])),
+            "notice": gettext_noop("The case was started.") if notice == "started" else None,
+        }, principal=principal)
 
 
 @router.get("/cases/{case_id}/diagram.bpmn")

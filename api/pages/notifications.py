@@ -28,7 +28,7 @@ def notifications(request: Request, principal: PagePrincipal, db: DbDep) -> Resp
     with db.reading() as session:
         rows = session.scalars(select(Notification).where(_mine(principal))
                                .order_by(Notification.id.desc()).limit(200)).all()
-    return render(request, "notifications.html", {"rows": rows}, principal=principal)
+        return render(request, "notifications.html", {"rows": rows}, principal=principal)
 
 
 @router.post("/notifications/read")

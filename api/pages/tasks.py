@@ -66,15 +66,14 @@ def task_list(request: Request, principal: PagePrincipal, db: DbDep, scope: str 
                                     per_page=PER_PAGE)
         processes = sorted({pid for (pid,) in session.query(ProcessInstance.process_id)
                             .distinct()})
-        municipalities = worklist.municipalities(session)
-    pages = max(1, -(-result.total // PER_PAGE))
-    return render(request, "tasks.html", {
-        "result": result, "filters": filters, "scope": filters.scope, "sort": sort,
-        "page": page, "pages": pages, "processes": processes,
-        "municipalities": municipalities, "teams": sorted(principal.teams),
-        "query": dict(request.query_params), "notice": NOTICES.get(notice or ""),
-        "due_by": due_by or "",
-    }, principal=principal)
+        pages = max(1, -(-result.total // PER_PAGE))
+        return render(request, "tasks.html", {
+            "result": result, "filters": filters, "scope": filters.scope, "sort": sort,
+            "page": page, "pages": pages, "processes": processes,
+            "municipalities": worklist.municipalities(session),
+            "teams": sorted(principal.teams), "query": dict(request.query_params),
+            "notice": NOTICES.get(notice or ""), "due_by": due_by or "",
+        }, principal=principal)
 
 
 def _task_context(session: Session, task_id: str, principal: Principal) -> dict[str, Any]:
@@ -84,7 +83,7 @@ def _task_context(session: Session, task_id: str, principal: Principal) -> dict[
         raise NotFound(f"task {task_id} not found")
     schemas = field_schemas(session, instance)
     return {
-        "task": detail, "instance": instance,
+        "task": detail, "instance": {"id": instance.id, "business_key": instance.business_key},
         "facts": readable(instance.data or {}, schemas)[:12],
         "members": worklist.team_members(session, detail["team"]) if detail["team"] else [],
         "prefill": dict(instance.data or {}),
@@ -151,7 +150,7 @@ def complete(task_id: str, request: Request, principal: PagePrincipal, form: Che
     def work(session: Session) -> None:
         for path, (name, media_type, content) in files.items():
             set_path(data, path, attachments.store(
-                session, instance_id=context["instance"].id, field=path, name=name,
+                session, instance_id=context["instance"]["id"], field=path, name=name,
                 media_type=media_type, content=content,
                 max_bytes=get_settings().max_upload_bytes, accept=_accept(schema, path)))
         runner.complete_task(session, task_id=task_id, data=data, principal=principal)
