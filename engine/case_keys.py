@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Select, delete, exists, func, insert, select, union
+from sqlalchemy import Select, delete, func, insert, select, union
 from sqlalchemy.orm import Session
 
 from engine import case_context
@@ -166,8 +166,9 @@ def _cases(process_id: str, keys: dict[str, Any]) -> Select[Any] | None:
             return None
         if len(values) > 1:
             raise ValueError(f"key {name!r}: give one value, not a list")
-        query = query.where(exists().where(CaseKey.instance_id == ProcessInstance.id,
-                                           CaseKey.name == name, CaseKey.value == values[0]))
+        # Driven by the key index (value, name), not by a scan of the process's cases.
+        query = query.where(ProcessInstance.id.in_(select(CaseKey.instance_id).where(
+            CaseKey.value == values[0], CaseKey.name == name)))
     return query
 
 

@@ -312,24 +312,35 @@ VALIDATE_KEYWORD = "x-validate"
 
 @dataclass(frozen=True)
 class ValidationRule:
-    """One `x-validate` rule of a form: an expression that must be true, at a field."""
+    """One `x-validate` rule of a form: an expression that must be true, at a field.
 
-    field: str
+    `path` is the field's path; "*" stands for every item of a list (`items`)."""
+
+    path: tuple[str, ...]
     expression: str
     message: str
     message_en: str | None = None
 
+    @property
+    def field(self) -> str:
+        """The field's dotted path as deploy problems name it (`selectedCandidates.*`)."""
+        return _join(self.path)
 
-def validation_rules(schema: Any, path: tuple = ()) -> Iterator[ValidationRule | str]:
-    """The `x-validate` rules of a schema, at its root and under (nested) `properties`.
+
+#: What a rule's expression calls the submitted value of its field (or list item).
+RULE_VALUE = "value"
+
+
+def validation_rules(schema: Any, path: tuple[str, ...] = ()) -> Iterator[ValidationRule | str]:
+    """The `x-validate` rules of a schema: at its root, under (nested) `properties` and under
+    `items` (checked for each item of the submitted list).
 
     A rule is `{"expression": "...", "message": "...", "x-message-en": "..."}`; the keyword
     takes a rule or a list of rules. A malformed rule is yielded as a problem (a string).
     """
     if not isinstance(schema, dict):
         return
-    field = _join(path)
-    where = field or "(root)"
+    where = _join(path) or "(root)"
     rules = schema.get(VALIDATE_KEYWORD)
     if rules is not None:
         for rule in rules if isinstance(rules, list) else [rules]:
@@ -339,32 +350,60 @@ def validation_rules(schema: Any, path: tuple = ()) -> Iterator[ValidationRule |
                        "\"expression\" and a \"message\"")
                 continue
             english = rule.get("x-message-en")
-            yield ValidationRule(field, rule["expression"], rule["message"],
+            yield ValidationRule(path, rule["expression"], rule["message"],
                                  english if isinstance(english, str) else None)
-    for name, sub in (schema.get("properties") or {}).items() \
-            if isinstance(schema.get("properties"), dict) else ():
+    properties = schema.get("properties")
+    for name, sub in properties.items() if isinstance(properties, dict) else ():
         yield from validation_rules(sub, (*path, name))
+    yield from validation_rules(schema.get("items"), (*path, "*"))
 
 
-def check_rules(schema: dict, evaluate: Callable[[str], Any],
+def _rule_targets(path: tuple[str, ...], value: Any, at: tuple = ()
+                  ) -> Iterator[tuple[tuple, Any]]:
+    """(concrete path, submitted value) of every place a rule's path names in the data; a field
+    that was not submitted gives the value `_MISSING` (list items: none)."""
+    if not path:
+        yield at, value
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from _rule_targets(rest, item, (*at, index))
+    elif isinstance(value, dict) and head in value:
+        yield from _rule_targets(rest, value[head], (*at, head))
+    elif "*" not in rest:
+        yield (*at, *path), _MISSING
+
+
+_MISSING = object()
+
+
+def check_rules(schema: dict, data: dict, evaluate: Callable[[str, dict[str, Any]], Any],
                 skip: Iterable[FieldError] = ()) -> list[FieldError]:
-    """Evaluate the `x-validate` rules of a schema: a false result is an error at the rule's
-    field. A rule whose expression fails (e.g. over data that is missing) does not apply, nor
-    does a rule at a field that already has an error in `skip`."""
+    """Evaluate the `x-validate` rules of a schema over submitted `data`: a false result is an
+    error at the rule's field (a list item's rule: at that item, e.g. `selectedCandidates.1`).
+
+    `evaluate(expression, names)` runs an expression with extra names: `value` is the submitted
+    value of the rule's field or item. A rule whose expression fails (e.g. over data that is
+    missing) does not apply, nor does a rule at a field that already has an error in `skip`.
+    """
     failed = {e.field for e in skip}
     errors = []
     for rule in validation_rules(schema):
         if not isinstance(rule, ValidationRule):
             continue
-        if rule.field and any(rule.field == f or rule.field.startswith(f + ".")
-                              or f.startswith(rule.field + ".") for f in failed):
-            continue
-        try:
-            ok = evaluate(rule.expression)
-        except Exception:  # noqa: BLE001 - a rule over missing data does not apply
-            continue
-        if not ok:
-            errors.append(FieldError(rule.field, rule.message, rule.message_en))
+        for at, value in _rule_targets(rule.path, data):
+            field = _join(at)
+            if field and any(field == f or field.startswith(f + ".") or f.startswith(field + ".")
+                             for f in failed):
+                continue
+            try:
+                ok = evaluate(rule.expression, {} if value is _MISSING else {RULE_VALUE: value})
+            except Exception:  # noqa: BLE001 - a rule over missing data does not apply
+                continue
+            if not ok:
+                errors.append(FieldError(field, rule.message, rule.message_en))
     return errors
 
 

@@ -616,14 +616,15 @@ def check_form(form: FormDefinition, data: dict[str, Any], *, context: dict[str,
     # A copy: an expression must not change the case's data, even by a method call.
     scope = copy.deepcopy({**context, **data}) if has_bounds or has_rules else {}
 
-    def evaluate(expression: str) -> Any:
-        return script_engine.environment.evaluate(expression, dict(scope))
+    def evaluate(expression: str, names: dict[str, Any] | None = None) -> Any:
+        return script_engine.environment.evaluate(expression, {**scope, **(names or {})})
 
     if has_bounds:
         form = FormDefinition(resolve_bounds(form.schema, evaluate), form.ui_schema, form.source)
     errors = validate_form_data(form, data, previous=previous)
     if has_rules and isinstance(data, dict):
-        errors = [*errors, *check_rules(form.schema, evaluate, skip=errors)]
+        errors = sorted([*errors, *check_rules(form.schema, data, evaluate, skip=errors)],
+                        key=lambda e: e.field)
     if errors:
         raise FormInvalid([_field_problem(e) for e in errors])
 

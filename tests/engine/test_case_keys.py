@@ -140,14 +140,17 @@ def test_deploy_refuses_an_x_validate_rule_that_does_not_compile(db: Database) -
         "customerId": {"type": "string", "x-validate": [
             {"expression": "customerId in (", "message": "rikki"}]},
         "hours": {"type": "integer", "x-validate": {
-            "expression": "__import__('os').system('true')", "message": "vaarallinen"}}},
+            "expression": "__import__('os').system('true')", "message": "vaarallinen"}},
+        "picks": {"type": "array", "items": {"x-validate": [
+            {"expression": "value.__class__", "message": "karkaa"}]}}},
         "x-validate": [{"message": "ilman lauseketta"}]}
     with pytest.raises(DeploymentInvalid) as err:
         db.unit_of_work(lambda s: deploy.deploy(s, _form(schema), actor="tester"))
     problems = err.value.problems
     assert {p["file"] for p in problems} == {"rules.schema.json"}
     by_field = {p["element_id"]: p["message"] for p in problems}
-    assert set(by_field) == {"customerId", "hours", None}
+    assert set(by_field) == {"customerId", "hours", "picks.*", None}
+    assert "x-validate of picks.*" in by_field["picks.*"]
     assert by_field["customerId"].startswith("x-validate of customerId: 'customerId in ('")
     assert "x-validate of hours" in by_field["hours"] and "__import__" in by_field["hours"]
     assert "x-validate of (root)" in by_field[None]

@@ -7,9 +7,10 @@ case-level correlation value for `customerId` would lock the case onto the first
 (SpiffWorkflow keeps one value per correlation key). A sender that also puts `customerId` into
 `correlation` is still delivered (the case knows no value for it).
 
-Messages to processes that are not modelled yet: `HiredNotice` (P6 `jobseeker_service`),
-`PositionsFilledByPresentation` and `VacancySubmitted` (P1 `vacancy_notice`). They are asserted
-as thrown (history `message_sent`) and kept as unmatched-message incidents with their payload.
+`HiredNotice` goes to the customer's P6 (`jobseeker_service`) case. Messages to processes that
+are not modelled yet: `PositionsFilledByPresentation` and `VacancySubmitted` (P1
+`vacancy_notice`). They are asserted as thrown (history `message_sent`) and kept as
+unmatched-message incidents with their payload.
 `ConsentRequested` (jobseeker) and `CandidatesPresented` (employer) go to external pools: outbox
 records, and `message_sent` events with `to`.
 
@@ -24,11 +25,12 @@ Platform gaps the model works around:
   engine prunes the task tree (`engine.state.prune`), so the window is not a sub-process
   `sp_search` of its own.
 
+F3.2 refuses (422) a candidate whose consent is not `given` with an `x-validate` rule on the
+items of `selectedCandidates`. `CandidateProposed` for a customer without an open
+`jobseeker_service` (P6) case is refused (`open_cases`, gateway `gw_proposal_ok`): `propose`
+first starts the customer's P6 case with `JobSearchStarted` (`open_job_search`).
+
 Platform gaps that leave a scenario step open (tests marked xfail(strict=True)):
-- a form cannot check a submitted value against case data, so F3.2 cannot refuse (422) a
-  candidate whose consent is not `given` (the model presents only consenting candidates);
-- no script function can see another case, so `CandidateProposed` cannot be refused for a
-  customer without an open `jobseeker_service` case;
 - P1 (`vacancy_notice`) is not modelled, so `VacancySubmitted` starts no vacancy case.
 """
 
@@ -111,7 +113,32 @@ def post(sender: Api, name: str, key: str, **payload: Any) -> list[int]:
         "name": name, "correlation": correlation, "payload": payload}).json()["delivered_to"]
 
 
+def personal_id(number: int) -> str:
+    """A valid henkilötunnus born 15.5.1985, individual number 900 + `number`."""
+    digits = f"150585{900 + number:03d}"
+    return f"150585-{900 + number:03d}" + "0123456789ABCDEFHJKLMNPRSTUVWXY"[int(digits) % 31]
+
+
+def open_job_search(sender: Api, customer: str) -> None:
+    """The customer's open P6 case (`JobSearchStarted`), which a proposal requires (C5)."""
+    if sender.get("/api/process-instances", params={
+            "search": customer, "process_id": "jobseeker_service"}).json():
+        return
+    sender.post("/api/messages", 202, json={"name": "JobSearchStarted", "payload": {
+        "customerId": customer, "personalId": personal_id(int(customer[-3:])),
+        "name": f"Testi Asiakas {customer}", "jobSearchStartDate": "2025-09-01",
+        "municipalityCode": "167", "employmentStatus": "unemployed", "language": "fi"}})
+
+
+def job_search(api: Api, customer: str) -> dict[str, Any]:
+    """The customer's P6 (`jobseeker_service`) case."""
+    [found] = api.get("/api/process-instances", params={
+        "search": customer, "process_id": "jobseeker_service"}).json()
+    return case(api, found["id"])
+
+
 def propose(sender: Api, key: str, customer: str, by: str) -> None:
+    open_job_search(sender, customer)
     assert post(sender, "CandidateProposed", key, customerId=customer, proposedBy=by)
 
 
@@ -237,13 +264,15 @@ def test_c1_happy_from_a_vacancy(catalogue: Database, api: Api, es: Api, ps_pka_
         {"customerId": "C-000303", "outcome": "hired", "startDate": "2025-11-03"},
         {"customerId": "C-000301", "outcome": "rejected"}])
 
-    # Then HiredNotice goes to P6 of C-000303 and PositionsFilledByPresentation {count 1} to
-    # P1; neither is modelled, so both are kept as unmatched-message incidents
+    # Then HiredNotice goes to the P6 case of C-000303 and PositionsFilledByPresentation
+    # {count 1} to P1; P1 is not modelled, so that one is kept as an unmatched-message incident
     names = [m for _, m, _ in sent(api, case_id)]
     assert names.count("HiredNotice") == 1 and "PositionsFilledByPresentation" in names
-    [hired] = unmatched(api, "HiredNotice")
+    assert unmatched(api, "HiredNotice") == []
+    hired = job_search(api, "C-000303")["data"]["hiredNotice"]
     assert {k: hired[k] for k in ("customerId", "businessId", "startDate")} == {
         "customerId": "C-000303", "businessId": "2345678-0", "startDate": "2025-11-03"}
+    assert "hiredNotice" not in job_search(api, "C-000301")["data"]
     [filled] = unmatched(api, "PositionsFilledByPresentation")
     assert (filled["vacancyId"], filled["count"]) == (VACANCY, 1)
     assert case(api, case_id)["data"]["hiredCount"] == 1
@@ -315,8 +344,6 @@ def test_c2_an_unanswered_consent_is_declined_by_timeout_after_its_due_date(
         "C-000301"]
 
 
-@pytest.mark.xfail(strict=True, reason="platform gap: a form cannot check a value against case "
-                   "data, so F3.2 cannot refuse a candidate without consent with 422")
 def test_c2_presenting_a_candidate_declined_by_timeout_is_refused(
         catalogue: Database, api: Api, es: Api, ps_pka_1: Api, drain: Drain,
         test_clock: Any) -> None:
@@ -328,6 +355,9 @@ def test_c2_presenting_a_candidate_declined_by_timeout_is_refused(
         "selectedCandidates": ["C-000301", "C-000302"], "presentationChannel": "phone",
         "presentedAt": "2025-10-13", "candidatesWanted": 2}, expect=422)
     assert fields(refused) == {"selectedCandidates.1"}
+    assert refused.json()["detail"][0]["message"] == \
+        "Asiakas ei ole antanut suostumusta esittelyyn"
+    assert ready(es, case_id, "ut_present_candidates")["id"] == task["id"]  # nothing changed
 
 
 # ---------------------------------------------------------------- C3
@@ -482,9 +512,10 @@ def test_two_hires_without_a_vacancy_send_two_hired_notices_and_no_positions_fil
     assert post(api, "EmployerCandidateFeedback", key, outcomes=[
         {"customerId": "C-000311", "outcome": "hired", "startDate": "2025-11-01"},
         {"customerId": "C-000312", "outcome": "hired", "startDate": "2025-11-15"}])
-    # P6 is not modelled: both notices are kept as unmatched-message incidents
-    assert sorted((p["customerId"], p["startDate"]) for p in unmatched(api, "HiredNotice")) == [
-        ("C-000311", "2025-11-01"), ("C-000312", "2025-11-15")]
+    # both notices go to the customers' P6 cases
+    assert unmatched(api, "HiredNotice") == []
+    assert [job_search(api, c)["data"]["hiredNotice"]["startDate"]
+            for c in ("C-000311", "C-000312")] == ["2025-11-01", "2025-11-15"]
     assert unmatched(api, "PositionsFilledByPresentation") == []
     es.complete(ready(es, case_id, "ut_close")["id"], {
         "contactDate": "2025-10-07", "channel": "email", "feedbackScore": 4})
@@ -518,8 +549,6 @@ def test_c5_earliest_deadline_is_one_business_day_ahead(
     assert case(api, case_id)["data"]["presentationDeadline"] == "2025-10-07"
 
 
-@pytest.mark.xfail(strict=True, reason="platform gap: no script function can see whether the "
-                   "customer has an open jobseeker_service case")
 def test_c5_a_candidate_without_an_open_job_search_case_is_refused(
         catalogue: Database, api: Api, es: Api, ps_pka_1: Api, drain: Drain,
         test_clock: Any) -> None:
@@ -527,7 +556,16 @@ def test_c5_a_candidate_without_an_open_job_search_case_is_refused(
     es.complete(ready(es, case_id, "ut_clarify")["id"], clarify())
     drain()
     post(ps_pka_1, "CandidateProposed", key, customerId="C-000999", proposedBy="ps_pka_1")
-    assert case(api, case_id)["data"]["candidates"] == []
+    data = case(api, case_id)["data"]
+    assert data["candidates"] == []
+    assert [(r["customerId"], r["reason"]) for r in data["refusedProposals"]] == [
+        ("C-000999", "no_open_job_search_case")]
+    assert [m for _, m, _ in sent(api, case_id) if m == "ConsentRequested"] == []
+    # a customer with an open jobseeker_service case is taken
+    propose(ps_pka_1, key, "C-000301", "ps_pka_1")
+    assert list(candidates(api, case_id)) == ["C-000301"]
+    assert [m for _, m, _ in sent(api, case_id) if m == "ConsentRequested"] == [
+        "ConsentRequested"]
 
 
 @pytest.mark.parametrize("changes", [{"positionsCount": 100}, {"businessId": "7654321-3"},

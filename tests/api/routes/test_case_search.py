@@ -122,11 +122,22 @@ def test_a_root_rule_and_a_nested_rule_name_their_fields(api: Api) -> None:
     ]
 
 
+def test_a_rule_on_list_items_names_the_item(api: Api) -> None:
+    _case, task = _placement(api)
+    refused = api.complete(task["id"], {"placedCustomer": "C-000301", "hours": 20,
+                                        "shortlist": ["C-000302", "C-000999", 5]}, expect=422)
+    assert refused.json()["detail"] == [
+        {"field": "shortlist.1", "message": "Ei ehdokas", "message_en": "Not a candidate"},
+        {"field": "shortlist.2", "message": "must be a string"},
+    ]
+
+
 def test_valid_data_passes_every_rule_and_a_rule_over_missing_data_does_not_apply(
         api: Api) -> None:
     case, task = _placement(api)
     # `undefinedThing` is nowhere: that root rule does not apply
     done = api.complete(task["id"], {"placedCustomer": "C-000301", "hours": 30,
+                                     "shortlist": ["C-000301", "C-000302"],
                                      "mentor": {"name": "Maija Ohjaaja"}}).json()
     assert done["status"] == "completed"
     assert done["data"]["placedCustomer"] == "C-000301"
