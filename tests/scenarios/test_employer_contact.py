@@ -97,10 +97,13 @@ def _sent_payload(api: Api, name: str, origin_case_id: str) -> dict[str, Any]:
         payload = details.get("payload") or {}
         if details.get("name") == name and payload.get("originCaseId") == origin_case_id:
             return dict(payload)
-    for case in api.get("/api/process-instances").json():
+    receiver = {"VacancySubmitted": "vacancy_notice",
+                "IntroductionPlacementRequested": "introduction_placement",
+                "TrialPlacementSubmitted": "trial_placement_notice",
+                "ChangeNegotiationsNotified": "change_security"}[name]
+    for case in api.get("/api/process-instances", params={"process_id": receiver}).json():
         data = api.get(f"/api/process-instances/{case['id']}").json()["data"]
-        if case["process_id"] != "employer_contact" \
-                and data.get("originCaseId") == origin_case_id:
+        if data.get("originCaseId") == origin_case_id:
             return dict(data)
     raise AssertionError(f"{name} from {origin_case_id} was neither kept nor delivered")
 
