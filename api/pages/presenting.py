@@ -45,25 +45,28 @@ def readable(data: dict[str, Any], schemas: dict[str, dict[str, Any]], *,
              mask: bool = True) -> list[dict[str, Any]]:
     """The case data as labelled entries, in the forms' words; nested lists as tables.
 
-    Each entry: `label`, and `value` (a scalar), or `rows` (a list of entry lists).
+    Each entry: `label`, `labelled` (a form names it), and `value` (a scalar) or `rows` (a
+    list of entry lists).
     """
     shown = mask_personal_ids(data) if mask else data
     entries = []
     for name, value in shown.items():
         schema = schemas.get(name, {})
-        label = localized(schema.get("title"), schema.get("x-title-en")) or name
+        title = localized(schema.get("title"), schema.get("x-title-en"))
+        label, labelled = title or name, bool(title)
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            entries.append({"label": label, "name": name,
+            entries.append({"label": label, "name": name, "labelled": labelled,
                             "rows": [readable(v, schemas, mask=False) for v in value]})
         elif isinstance(value, dict):
-            entries.append({"label": label, "name": name,
+            entries.append({"label": label, "name": name, "labelled": labelled,
                             "rows": [readable(value, schemas, mask=False)]})
         elif isinstance(value, list):
-            entries.append({"label": label, "name": name,
+            entries.append({"label": label, "name": name, "labelled": labelled,
                             "value": ", ".join(str(_text(v, schema.get("items") or {}))
                                                for v in value)})
         elif value is not None and value != "":
-            entries.append({"label": label, "name": name, "value": _text(value, schema)})
+            entries.append({"label": label, "name": name, "labelled": labelled,
+                            "value": _text(value, schema)})
     return entries
 
 
