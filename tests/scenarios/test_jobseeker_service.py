@@ -244,6 +244,12 @@ def test_f2_initial_interview_first_remote(alku: Api, ps_jns: Api, api: Api, dra
                                 "meetingMode": "face_to_face", "servicePointCode": "SP-167",
                                 "planReviewed": True})
     assert case(api, case_id)["data"]["nextJscDue"] == "2025-09-03"
+    # The next one appears 2025-08-20 08:00 (10 bd before), due 2025-09-03
+    fire_at(test_clock, drain, "2025-08-20", "08:00")
+    assert open_ids(api, case_id) == []
+    drain()
+    jsc = ready(ps_jns, case_id, "ut_job_search_conversation")
+    assert (jsc["team"], due(jsc)) == ("ps_jns", "2025-09-03")
 
 
 F3_REGISTRATION = {"customerId": "C-000603", "personalId": "230668-911L",
@@ -310,3 +316,135 @@ def test_f3_a_jokeri_completes_the_overdue_first_meeting(
     jokeri.post(f"/api/tasks/{meeting['id']}/claim", 200)
     jokeri.complete(meeting["id"], F3_MEETING)
     assert case(api, case_id)["data"]["D0"] == "2026-01-05"
+
+
+TYM_PREPARE = {"clientInformed": True, "consultationUsed": False, "startedBy": "message",
+               "reason": "Pitkä työttömyys, työkyvyn ja elämänhallinnan haasteita."}
+
+
+def p7_case(api: Api, customer_id: str) -> dict[str, Any]:
+    [tym] = [c for c in api.get("/api/process-instances",
+                                params={"process_id": "tym_support"}).json()
+             if case(api, c["id"])["data"]["customerId"] == customer_id]
+    return case(api, tym["id"])
+
+
+def test_f4_to_tym_and_back(alku: Api, ps_jns: Api, api: Api, drain: Any,
+                            test_clock: Any) -> None:
+    tym_officer = api.user("tym_jns_1", ["staff"], ["tym"])
+    case_id = routed_basic(alku, api, test_clock, JOENSUU,
+                           {**F2_MEETING, "routing": "tym"}, "2025-03-05")
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["tymReferralSource"]) == ("tym", "basic_services")
+    # A tym_support case exists for the same customer, started by TymReferral
+    tym = p7_case(api, "C-000602")
+    assert (tym["data"]["referralSource"], tym["data"]["originCaseId"]) == \
+        ("basic_services", "J-2025-000001")
+    assert (tym["data"]["municipalityCode"], tym["data"]["referralDate"]) == ("167", "2025-03-05")
+    [referral] = sent(api, case_id)["TymReferral"]
+    assert referral["data"]["correlation"] == {}
+    # P6 creates no conversation tasks while TYM is responsible
+    at(test_clock, "2025-04-14")
+    drain()
+    assert open_ids(api, case_id) == []
+
+    # P7: the initial team decides not_eligible on 2025-04-15 → TymEnded {not_accepted}
+    at(test_clock, "2025-04-15", "10:00")
+    tym_officer.complete(ready(tym_officer, tym["id"], "ut_prepare_referral")["id"],
+                         {**TYM_PREPARE, "proposedMeetingDate": "2025-04-15"})
+    tym_officer.complete(ready(tym_officer, tym["id"], "ut_initial_team")["id"], {
+        "initialTeamDate": "2025-04-15", "meetingMode": "face_to_face",
+        "attendees": ["tym_officer", "social_worker"], "decision": "not_eligible",
+        "reasoning": "Peruspalvelut riittävät, ei monialaisen tuen tarvetta."})
+    drain()
+    assert case(api, tym["id"])["data"]["outcome"] == "not_accepted"
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["candidateTeam"], data["tymOutcome"]) == \
+        ("basic", "ps_jns", "not_accepted")
+    jsc = ready(ps_jns, case_id, "ut_job_search_conversation")
+    assert (jsc["team"], due(jsc)) == ("ps_jns", "2025-05-02")
+    assert open_ids(api, case_id) == ["ut_job_search_conversation"]  # no supplementary series
+    assert [e["data"]["message"] for e in history(api, case_id)
+            if e["type"] == "message_received"][-1] == "TymEnded"
+
+
+def test_f5_suspension_by_a_work_trial(alku: Api, ps_jns: Api, api: Api, drain: Any,
+                                       test_clock: Any) -> None:
+    case_id = routed_basic(alku, api, test_clock, JOENSUU, F2_MEETING, "2025-03-05")
+    slot1 = ready(ps_jns, case_id, "ut_supplementary_conversation")
+    # A two-week training does not suspend the schedule
+    at(test_clock, "2025-03-10")
+    assert message(api, "ServiceStarted", "C-000602", serviceType="labour_market_training",
+                   startDate="2025-03-10", expectedEndDate="2025-03-21") == [case_id]
+    assert ready(ps_jns, case_id, "ut_supplementary_conversation")["id"] == slot1["id"]
+
+    at(test_clock, "2025-03-18", "10:00")
+    ps_jns.complete(slot1["id"], {**CONVERSATION, "meetingDate": "2025-03-18"})
+    slot2 = ready(ps_jns, case_id, "ut_supplementary_conversation")
+    assert due(slot2) == "2025-04-02"
+
+    # ServiceStarted {work_trial, 2025-03-24, expected 2025-06-20} arrives 2025-03-20
+    at(test_clock, "2025-03-20")
+    assert message(api, "ServiceStarted", "C-000602", serviceType="work_trial",
+                   startDate="2025-03-24", expectedEndDate="2025-06-20") == [case_id]
+    data = case(api, case_id)["data"]
+    assert (data["scheduleSuspended"], data["scheduleStopReason"]) == (True, "suspended")
+    assert cancelled(api, case_id) == ["ut_supplementary_conversation"]
+    assert open_ids(api, case_id) == []
+    at(test_clock, "2025-06-19")
+    drain()
+    assert open_ids(api, case_id) == []  # no schedule task while suspended
+
+    at(test_clock, "2025-06-20", "15:00")
+    assert message(api, "ServiceEnded", "C-000602", serviceType="work_trial",
+                   actualEndDate="2025-06-20") == [case_id]
+    drain()
+    jsc = ready(ps_jns, case_id, "ut_job_search_conversation")
+    assert due(jsc) == "2025-07-04"
+    assert open_ids(api, case_id) == ["ut_job_search_conversation"]  # series not resumed
+    assert case(api, case_id)["data"]["scheduleSuspended"] is False
+
+    at(test_clock, "2025-07-03", "10:00")
+    ps_jns.complete(jsc["id"], {**CONVERSATION, "meetingDate": "2025-07-03",
+                                "planReviewed": True})
+    assert case(api, case_id)["data"]["nextJscDue"] == "2025-10-03"
+
+
+F6_REGISTRATION = {"customerId": "C-000606", "personalId": "020504A902E",
+                   "name": "Testi Kuusikuukautinen", "jobSearchStartDate": "2025-03-03",
+                   "unemploymentStartDate": "2025-03-03", "municipalityCode": "167",
+                   "employmentStatus": "unemployed", "language": "fi"}
+
+
+def test_f6_six_months_of_unemployment(alku: Api, ps_jns: Api, api: Api, drain: Any,
+                                       test_clock: Any) -> None:
+    lead = api.user("ps_jns_lead", ["staff"], ["ps_jns.lead"])
+    case_id = routed_basic(alku, api, test_clock, F6_REGISTRATION, F2_MEETING, "2025-03-05")
+    assert case(api, case_id)["data"]["ageGroup"] == "under_30"  # born 2004
+    # Slot 1 (due 2025-03-19) is never done: the lead is told, the window closes it
+    fire_at(test_clock, drain, "2025-03-20", "00:00")
+    assert notes(lead, "Myöhässä: täydentävä") == []
+    drain()
+    assert len(notes(lead, "Myöhässä: täydentävä")) == 1
+    at(test_clock, "2025-06-06", "09:00")
+    drain()
+    data = case(api, case_id)["data"]
+    assert (data["supplementaryActive"], data["supplementaryQuotaMissed"]) == (False, True)
+    assert open_ids(api, case_id) == ["ut_job_search_conversation"]
+    assert len(notes(lead, "Myöhässä: työnhakukeskustelu")) == 1  # due 2025-06-05
+
+    # 2025-09-03 08:00: two extra supplementary conversations, due 2025-10-03
+    fire_at(test_clock, drain, "2025-09-03", "08:00")
+    assert open_ids(api, case_id) == ["ut_job_search_conversation"]
+    drain()
+    extras = [t for t in api.tasks(case_id) if t["element_id"] == "ut_supplementary_conversation"]
+    assert [due(t) for t in extras] == ["2025-10-03", "2025-10-03"]
+    assert {t["team"] for t in extras} == {"ps_jns"}
+    data = case(api, case_id)["data"]
+    assert (data["extraDue"], data["nextSixMonthDate"]) == ("2025-10-03", "2026-03-03")
+    at(test_clock, "2025-09-10", "10:00")
+    ps_jns.complete(extras[0]["id"], {**CONVERSATION, "meetingDate": "2025-09-10"})
+    assert [t["id"] for t in api.tasks(case_id)
+            if t["element_id"] == "ut_supplementary_conversation"] == [extras[1]["id"]]
+    assert completed(api, case_id, "ut_supplementary_conversation")[0]["meetingDate"] == \
+        "2025-09-10"
