@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from engine import accounts
 from engine.authorization import ADMIN, PROCESS_OWNER, STAFF, Principal
-from engine.deploy import latest_versions, load_bundle
-from engine.errors import NotFound
+from engine.deploy import get_version, latest_versions, load_bundle
+from engine.errors import NotAllowed, NotFound
 from engine.forms import FormDefinition
 from engine.models import ProcessVersion
 
@@ -74,3 +74,12 @@ def start_option(session: Session, principal: Principal, process_id: str) -> Sta
         if option.process_id == process_id:
             return option
     raise NotFound(f"no process {process_id!r} that you may start")
+
+
+def require_manual_start(session: Session, principal: Principal, process_id: str,
+                         version: int | None = None) -> None:
+    """Raise `NotAllowed` unless `principal` may start this version by hand (the REST API's
+    start follows the same rule as the start page)."""
+    option = _option(session, get_version(session, process_id, version))
+    if option is not None and not may_start(principal, option):
+        raise NotAllowed(f"only team {option.team!r} starts {process_id!r} by hand")

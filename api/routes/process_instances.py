@@ -10,9 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
-from engine import audit, case_keys, case_migration, runner, views
+from engine import audit, case_access, case_keys, case_migration, runner, starting, views
 from engine.authorization import require_case_change
-from engine.errors import NotFound
 from engine.models import ProcessInstance
 
 router = APIRouter(prefix="/process-instances", tags=["cases"])
@@ -24,17 +23,11 @@ class StartRequest(BaseModel):
     data: dict[str, Any] | None = None
 
 
-def _get(session: Session, instance_id: int) -> ProcessInstance:
-    row = session.get(ProcessInstance, instance_id)
-    if row is None:
-        raise NotFound(f"case {instance_id} not found")
-    return row
-
-
 @router.post("", status_code=201)
 def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Start a case of a process model (latest version unless one is given)."""
     def work(session: Session) -> dict[str, Any]:
+        starting.require_manual_start(session, principal, body.process_id, body.version)
         row = runner.start_case(session, process_id=body.process_id, version=body.version,
                                 data=body.data, principal=principal)
         return views.instance_to_dict(session, row, principal)
@@ -49,9 +42,11 @@ def list_cases(
     search: str | None = Query(None, max_length=255),
     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
 ) -> list[dict[str, Any]]:
-    """Cases, newest first, filtered by process and status; `search` finds the cases whose
-    business key or any case key (a Y-tunnus, a customer id, ...) equals the value."""
-    query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)
+    """The cases the caller may see, newest first, filtered by process and status; `search`
+    finds the cases whose business key or any case key (a Y-tunnus, a customer id, ...) equals
+    the value."""
+    query = select(ProcessInstance).where(case_access.visible(principal)) \
+        .order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)
     if search and search.strip():
         query = query.where(ProcessInstance.id.in_(case_keys.matching_ids(search)))
     if process_id:
@@ -70,7 +65,8 @@ def list_cases(
 def get_case(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A case with its current data and ready tasks."""
     with db.reading() as session:
-        return views.instance_to_dict(session, _get(session, instance_id), principal)
+        return views.instance_to_dict(
+            session, case_access.get_visible(session, principal, instance_id), principal)
 
 
 @router.post("/{instance_id}/cancel")
@@ -89,7 +85,7 @@ def cancel(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str
 def history(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Every event of a case, oldest first."""
     with db.reading() as session:
-        _get(session, instance_id)
+        case_access.get_visible(session, principal, instance_id)
         return {"events": [audit.event_to_dict(e) for e in audit.history(session, instance_id)]}
 
 
