@@ -448,3 +448,197 @@ def test_f6_six_months_of_unemployment(alku: Api, ps_jns: Api, api: Api, drain: 
             if t["element_id"] == "ut_supplementary_conversation"] == [extras[1]["id"]]
     assert completed(api, case_id, "ut_supplementary_conversation")[0]["meetingDate"] == \
         "2025-09-10"
+
+
+G1_REGISTRATION = {"customerId": "C-000701", "personalId": "190868-972L",
+                   "name": "Testi Outokumpulainen", "jobSearchStartDate": "2025-03-10",
+                   "municipalityCode": "309", "employmentStatus": "unemployed", "language": "fi"}
+G1_MEETING = first_meeting("2025-03-10", meetingType="initial_interview",
+                           meetingMode="face_to_face", servicePointCode="SP-309", routing="tym")
+
+
+def test_f7_tym_ends_with_studies(alku: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    ps_jse = api.user("ps_jse_1", ["staff"], ["ps_jse"])
+    tym_officer = api.user("tym_jse_1", ["staff"], ["tym"])
+    case_id = routed_basic(alku, api, test_clock, G1_REGISTRATION, G1_MEETING, "2025-03-10")
+    assert case(api, case_id)["data"]["processResponsibility"] == "tym"
+    # G1 in P7: referral 2025-03-10, initial team 2025-03-18, network meeting 2025-05-27
+    tym_id = p7_case(api, "C-000701")["id"]
+    at(test_clock, "2025-03-18", "10:00")
+    tym_officer.complete(ready(tym_officer, tym_id, "ut_prepare_referral")["id"],
+                         {**TYM_PREPARE, "proposedMeetingDate": "2025-03-18"})
+    tym_officer.complete(ready(tym_officer, tym_id, "ut_initial_team")["id"], {
+        "initialTeamDate": "2025-03-18", "meetingMode": "face_to_face",
+        "attendees": ["tym_officer", "social_worker"], "decision": "accept",
+        "tymOfficer": "tym_jse_1", "partnerWorkerName": "Sosiaaliohjaaja Laine",
+        "partnerOrg": "wellbeing_county",
+        "reasoning": "Tarvitsee yhteensovitettuja palveluja työllistyäkseen."})
+    at(test_clock, "2025-05-27", "10:00")
+    tym_officer.complete(ready(tym_officer, tym_id, "ut_network_meeting")["id"], {
+        "networkMeetingDate": "2025-05-27", "attendees": ["client", "tym_officer", "social_worker"],
+        "planDate": "2025-05-27", "services": ["education"], "jobSearchObligation": "none",
+        "monitoring": "Seuranta 3 kk välein."})
+    at(test_clock, "2026-02-02", "09:00")
+    drain()
+    assert open_ids(api, case_id) == []  # TYM's plan updates replace P6's conversations
+
+    # F7.6 on 2026-02-02 with outcome studies → TymEnded {studies}
+    assert message(api, "TymClientSituationChanged", "C-000701", reason="studies") == [tym_id]
+    tym_officer.complete(ready(tym_officer, tym_id, "ut_final_assessment")["id"], {
+        "endDate": "2026-02-02", "outcome": "studies",
+        "summary": "Asiakas aloittaa ammatillisen koulutuksen; TYM-palvelu päätetty työparin kanssa."})
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["candidateTeam"], data["tymOutcome"]) == \
+        ("basic", "ps_jse", "studies")
+    jsc = ready(ps_jse, case_id, "ut_job_search_conversation")
+    assert (jsc["team"], due(jsc)) == ("ps_jse", "2026-02-16")
+    confirm = ready(ps_jse, case_id, "ut_confirm_employment")
+    assert confirm["team"] == "ps_jse"
+    assert (data["endReason"], data["endDate"]) == ("studies", "2026-02-02")  # prefilled
+
+    answer = ps_jse.complete(confirm["id"], {"employed": False, "jobSearchEnds": True},
+                             expect=422)
+    assert fields(answer) == {"endReason", "endDate"}
+    ps_jse.complete(confirm["id"], {"employed": False, "jobSearchEnds": True,
+                                    "endReason": "studies", "endDate": "2026-02-02"})
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["endReason"]) == ("completed", "studies")
+    assert "ut_job_search_conversation" in cancelled(api, case_id)
+
+
+def test_f7_tym_ends_not_reachable(alku: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    ps_jse = api.user("ps_jse_1", ["staff"], ["ps_jse"])
+    case_id = routed_basic(alku, api, test_clock, G1_REGISTRATION, G1_MEETING, "2025-03-10")
+    at(test_clock, "2026-02-02", "09:00")
+    drain()
+    assert message(api, "TymEnded", "C-000701", outcome="not_reachable") == [case_id]
+    jsc = ready(ps_jse, case_id, "ut_job_search_conversation")
+    assert (jsc["team"], due(jsc)) == ("ps_jse", "2026-02-16")
+    assert open_ids(api, case_id) == ["ut_job_search_conversation"]
+    # The cycle goes on from the held conversation
+    at(test_clock, "2026-02-10", "10:00")
+    ps_jse.complete(jsc["id"], {**CONVERSATION, "meetingDate": "2026-02-10",
+                                "planReviewed": True})
+    assert case(api, case_id)["data"]["nextJscDue"] == "2026-05-10"
+
+
+H3_REGISTRATION = {"customerId": "C-000803", "personalId": "141199-945X",
+                   "name": "Testi Maahanmuuttaja", "jobSearchStartDate": "2025-04-07",
+                   "municipalityCode": "167", "employmentStatus": "unemployed", "language": "so",
+                   "firstResidencePermitDate": "2020-05-01"}
+
+
+def test_integration_referral_and_not_eligible_back_to_basic_services(
+        alku: Api, ps_jns: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    """P6 routes to integration services without a meeting; P8 (H3) finds the customer not
+    eligible: IntegrationFirstMeetingHeld sets D0, IntegrationEnded {to_basic_services} moves
+    the schedule to ps_jns."""
+    int_officer = api.user("ip_joensuu_1", ["staff"], ["integration_services"])
+    case_id = routed_basic(alku, api, test_clock, H3_REGISTRATION, {
+        "contactAttempts": [{"date": "2025-04-07", "channel": "phone", "reached": True}],
+        "meetingHeld": False, "routing": "integration"}, "2025-04-07")
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["candidateTeam"]) == \
+        ("integration", "integration_services")
+    [p8] = api.get("/api/process-instances", params={"process_id": "integration_plan"}).json()
+    p8_data = case(api, p8["id"])["data"]
+    assert (p8_data["customerId"], p8_data["firstMeetingDue"], p8_data["initialInterviewHeld"]) \
+        == ("C-000803", "2025-04-14", False)
+    assert (p8_data["interpreterNeeded"], p8_data["originCaseId"]) == (False, "J-2025-000001")
+
+    at(test_clock, "2025-04-09", "10:00")
+    int_officer.complete(ready(int_officer, p8["id"], "ut_integration_first_meeting")["id"], {
+        "meetingDate": "2025-04-09", "meetingMode": "face_to_face", "servicePointCode": "SP-167",
+        "interpreterUsed": False, "dataChecked": True, "labourPolicyStatement": "not_needed",
+        "informedObligations": True, "eligibleForIntegrationPlan": False,
+        "notEligibleReason": "no_right"})
+    data = case(api, case_id)["data"]
+    assert (data["D0"], data["initialInterviewDate"]) == ("2025-04-09", "2025-04-09")
+    assert (data["processResponsibility"], data["candidateTeam"], data["integrationOutcome"]) == \
+        ("basic", "ps_jns", "to_basic_services")
+    slot = ready(ps_jns, case_id, "ut_supplementary_conversation")
+    assert (slot["team"], due(slot)) == ("ps_jns", "2025-04-25")
+    assert "ut_supplementary_conversation" in cancelled(api, case_id)  # was integration's
+
+
+def integration_case(alku: Api, api: Api, clock: Any, customer_id: str) -> int:
+    return routed_basic(alku, api, clock, {**H3_REGISTRATION, "customerId": customer_id},
+                        first_meeting("2025-04-08", meetingType="initial_interview",
+                                      meetingMode="phone", routing="integration"),
+                        "2025-04-08")
+
+
+def test_integration_ends_with_tym_and_with_employment(
+        alku: Api, ps_jns: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    # Before P8's first meeting: IntegrationEnded {tym} → TymReferral from integration services
+    first = integration_case(alku, api, test_clock, "C-000804")
+    assert message(api, "IntegrationEnded", "C-000804", outcome="tym") == [first]
+    data = case(api, first)["data"]
+    assert (data["processResponsibility"], data["tymReferralSource"]) == \
+        ("tym", "integration_services")
+    assert p7_case(api, "C-000804")["data"]["referralSource"] == "integration_services"
+
+    # P8 held a supplementary conversation (P6 held the initial interview): the schedule runs
+    # in integration services; IntegrationEnded {employed} → basic services and confirmation
+    second = integration_case(alku, api, test_clock, "C-000805")
+    assert case(api, second)["data"]["initialInterviewHeld"] is True
+    assert message(api, "IntegrationFirstMeetingHeld", "C-000805",
+                   meetingType="supplementary_conversation", meetingDate="2025-04-10") == [second]
+    assert ready(api, second, "ut_supplementary_conversation")["team"] == "integration_services"
+    assert message(api, "IntegrationPlanCreated", "C-000805", planDate="2025-04-20",
+                   planType="integration_plan", services=["integration_training_online"],
+                   jobSearchObligationPerMonth=2, planValidUntil="2026-04-19") == [second]
+    assert case(api, second)["data"]["integrationPlan"]["jobSearchObligationPerMonth"] == 2
+    at(test_clock, "2025-05-05")
+    assert message(api, "IntegrationEnded", "C-000805", outcome="employed") == [second]
+    data = case(api, second)["data"]
+    assert (data["candidateTeam"], data["endReason"], data["employed"]) == \
+        ("ps_jns", "employed", True)
+    assert ready(api, second, "ut_supplementary_conversation")["team"] == "ps_jns"
+    confirm = ready(ps_jns, second, "ut_confirm_employment")
+    ps_jns.complete(confirm["id"], {"employed": True, "employmentStartDate": "2025-05-12",
+                                    "jobSearchEnds": False})
+    assert case(api, second)["status"] == "running"
+    assert "ut_confirm_employment" not in open_ids(api, second)
+
+
+def test_routing_changes_in_conversations(alku: Api, ps_kka: Api, api: Api, drain: Any,
+                                          test_clock: Any) -> None:
+    int_officer = api.user("ip_kitee_1", ["staff"], ["integration_services"])
+    case_id = routed_basic(alku, api, test_clock, KITEE, F1_MEETING, "2025-04-17")
+    # The initial interview moves the customer to supported employment
+    at(test_clock, "2025-04-24", "10:00")
+    ps_kka.complete(ready(ps_kka, case_id, "ut_initial_interview")["id"], {
+        "meetingDate": "2025-04-24", "meetingMode": "face_to_face", "servicePointCode": "SP-260",
+        "planReviewed": True, "jobSearchObligationPerMonth": 4,
+        "routingChange": "basic_supported"})
+    data = case(api, case_id)["data"]
+    assert (data["routing"], data["serviceLine"], data["D0"]) == \
+        ("basic_supported", "supported", "2025-04-24")
+    # Slot 1 routes to integration services: P8 starts, its first meeting restarts the schedule
+    slot = ready(ps_kka, case_id, "ut_supplementary_conversation")
+    at(test_clock, "2025-05-08", "10:00")
+    ps_kka.complete(slot["id"], {**CONVERSATION, "meetingDate": "2025-05-08",
+                                 "routingChange": "integration"})
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["scheduleStopReason"]) == \
+        ("integration", "routing_change")
+    [p8] = api.get("/api/process-instances", params={"process_id": "integration_plan"}).json()
+    assert case(api, p8["id"])["data"]["initialInterviewHeld"] is True
+    at(test_clock, "2025-05-12", "10:00")
+    int_officer.complete(ready(int_officer, p8["id"], "ut_integration_first_meeting")["id"], {
+        "meetingDate": "2025-05-12", "meetingMode": "phone", "interpreterUsed": False,
+        "dataChecked": True, "labourPolicyStatement": "not_needed", "informedObligations": True,
+        "eligibleForIntegrationPlan": True})
+    slot = ready(int_officer, case_id, "ut_supplementary_conversation")
+    assert (slot["team"], due(slot)) == ("integration_services", "2025-05-23")
+    # Back to basic services: IntegrationServiceNeedEnded goes to P8
+    at(test_clock, "2025-05-20", "10:00")
+    int_officer.complete(slot["id"], {**CONVERSATION, "meetingDate": "2025-05-20",
+                                      "routingChange": "basic_placement"})
+    [need_ended] = sent(api, case_id)["IntegrationServiceNeedEnded"]
+    assert need_ended["data"]["correlation"] == {"customerId": "C-000601"}
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["candidateTeam"], data["serviceLine"]) == \
+        ("basic", "ps_kka", "placement")
+    assert ready(ps_kka, case_id, "ut_supplementary_conversation")["team"] == "ps_kka"
