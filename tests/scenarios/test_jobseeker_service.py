@@ -486,7 +486,8 @@ def test_f7_tym_ends_with_studies(alku: Api, api: Api, drain: Any, test_clock: A
     assert message(api, "TymClientSituationChanged", "C-000701", reason="studies") == [tym_id]
     tym_officer.complete(ready(tym_officer, tym_id, "ut_final_assessment")["id"], {
         "endDate": "2026-02-02", "outcome": "studies",
-        "summary": "Asiakas aloittaa ammatillisen koulutuksen; TYM-palvelu päätetty työparin kanssa."})
+        "summary": "Asiakas aloittaa ammatillisen koulutuksen; TYM-palvelu päätetty "
+                   "työparin kanssa."})
     data = case(api, case_id)["data"]
     assert (data["processResponsibility"], data["candidateTeam"], data["tymOutcome"]) == \
         ("basic", "ps_jse", "studies")
@@ -642,3 +643,129 @@ def test_routing_changes_in_conversations(alku: Api, ps_kka: Api, api: Api, drai
     assert (data["processResponsibility"], data["candidateTeam"], data["serviceLine"]) == \
         ("basic", "ps_kka", "placement")
     assert ready(ps_kka, case_id, "ut_supplementary_conversation")["team"] == "ps_kka"
+
+
+def test_messages_at_any_time_hired_adhoc_change_security_and_end(
+        alku: Api, ps_jns: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    lead = api.user("ps_jns_lead", ["staff"], ["ps_jns.lead"])
+    case_id = routed_basic(alku, api, test_clock, JOENSUU, F2_MEETING, "2025-03-05")
+    # HiredNotice from P3: the team confirms; the job search goes on
+    at(test_clock, "2025-03-06")
+    assert message(api, "HiredNotice", "C-000602", businessId="7654321-2",
+                   startDate="2025-03-17") == [case_id]
+    drain()
+    [note] = notes(ps_jns, "Työllistyminen esittelyn kautta")
+    assert "7654321-2" in note["body"]
+    confirm = ready(ps_jns, case_id, "ut_confirm_employment")
+    data = case(api, case_id)["data"]
+    assert (data["endReason"], data["employmentStartDate"]) == ("employed", "2025-03-17")
+    answer = ps_jns.complete(confirm["id"], {"employed": True, "jobSearchEnds": False},
+                             expect=422)
+    assert fields(answer) == {"employmentStartDate"}
+    ps_jns.complete(confirm["id"], {"employed": True, "employmentStartDate": "2025-03-17",
+                                    "jobSearchEnds": False})
+    assert "ut_confirm_employment" not in open_ids(api, case_id)
+
+    # An ad hoc conversation (due in adhocConversationBd = 5 bd); late → the lead is told
+    at(test_clock, "2025-03-07")
+    assert message(api, "AdHocConversationRequested", "C-000602",
+                   reason="Työtarjouksesta kieltäytyminen") == [case_id]
+    adhoc = ready(ps_jns, case_id, "ut_adhoc_conversation")
+    assert (adhoc["team"], due(adhoc)) == ("ps_jns", "2025-03-14")
+    fire_at(test_clock, drain, "2025-03-15", "00:00")
+    assert notes(lead, "Myöhässä: tilannekohtainen") == []
+    drain()
+    assert len(notes(lead, "Myöhässä: tilannekohtainen")) == 1
+    at(test_clock, "2025-03-17", "10:00")
+    ps_jns.complete(adhoc["id"], {**CONVERSATION, "meetingDate": "2025-03-17",
+                                  "meetingMode": "face_to_face", "servicePointCode": "SP-167",
+                                  "planReviewed": True})
+    [record] = completed(api, case_id, "ut_adhoc_conversation")
+    assert record["meetingMode"] == "face_to_face"
+    assert case(api, case_id)["data"]["adhocHeld"] is True
+
+    # ChangeSecurityContext from P5w: stored, the team gets a note
+    assert message(api, "ChangeSecurityContext", "C-000602", changeCaseId="M-2025-000001",
+                   eligible55=False, registrationDeadline55=None,
+                   employmentEndDate="2025-03-31", employmentLeaveDays=10) == [case_id]
+    drain()
+    data = case(api, case_id)["data"]
+    assert (data["changeSecurityCaseId"], data["employmentLeaveDays"]) == ("M-2025-000001", 10)
+    assert notes(ps_jns, "Muutosturva: J-2025-000001")
+
+    # JobSearchEnded ends the case from any state and cancels its tasks
+    at(test_clock, "2025-03-20")
+    assert message(api, "JobSearchEnded", "C-000602", endReason="moved_away",
+                   endDate="2025-03-20") == [case_id]
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["endReason"], done["data"]["endDate"]) == \
+        ("completed", "moved_away", "2025-03-20")
+    assert "ut_supplementary_conversation" in cancelled(api, case_id)
+    assert api.tasks(case_id) == []
+
+
+def test_stray_tym_and_integration_ends_and_a_job_search_conversation_to_tym(
+        alku: Api, ps_jns: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    """An at-risk customer (no unemployment start: no six-month extras). TymEnded and
+    IntegrationEnded while basic services are responsible are stored and noted; a routing
+    change in the job-search conversation sends the customer to TYM."""
+    at_risk = {**JOENSUU, "customerId": "C-000607", "employmentStatus": "at_risk_of_unemployment"}
+    case_id = routed_basic(alku, api, test_clock, at_risk, F2_MEETING, "2025-03-05")
+    data = case(api, case_id)["data"]
+    assert (data["requiresSchedule"], data["unemploymentStartDate"]) == (True, None)
+    assert message(api, "TymEnded", "C-000607", outcome="returned_to_basic_services") == \
+        [case_id]
+    assert message(api, "IntegrationEnded", "C-000607", outcome="other") == [case_id]
+    drain()
+    data = case(api, case_id)["data"]
+    assert (data["strayTymOutcome"], data["strayIntegrationOutcome"]) == \
+        ("returned_to_basic_services", "other")
+    assert (data["processResponsibility"], data["candidateTeam"]) == ("basic", "ps_jns")
+    assert notes(ps_jns, "TYM päättyi") and notes(ps_jns, "Kotoutumispalvelut päättyivät")
+
+    at(test_clock, "2025-05-21", "09:00")
+    drain()
+    jsc = ready(ps_jns, case_id, "ut_job_search_conversation")
+    ps_jns.complete(jsc["id"], {**CONVERSATION, "meetingDate": "2025-05-21",
+                                "planReviewed": True, "routingChange": "tym"})
+    data = case(api, case_id)["data"]
+    assert (data["processResponsibility"], data["routing"]) == ("tym", "tym")
+    assert p7_case(api, "C-000607")["data"]["originCaseId"] == "J-2025-000001"
+    assert open_ids(api, case_id) == []
+
+
+def test_manual_start_validation_referrals_and_change_security(
+        alku: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    at(test_clock, "2025-09-01")
+    manual = {**F6_REGISTRATION, "customerId": "C-000608", "jobSearchStartDate": "2025-09-01",
+              "unemploymentStartDate": None, "dismissedByBusinessId": "7654321-2"}
+    del manual["unemploymentStartDate"]
+    answer = alku.post("/api/process-instances", 422, json={
+        "process_id": P6, "data": {**manual, "personalId": "010594Y9033"}})
+    assert fields(answer) == {"personalId"}
+    no_id = {k: v for k, v in manual.items() if k != "personalId"}
+    answer = alku.post("/api/process-instances", 422, json={"process_id": P6, "data": no_id})
+    assert fields(answer) == {"personalId"}
+    answer = alku.post("/api/process-instances", 422, json={
+        "process_id": P6, "data": {**manual, "dismissedByBusinessId": "7654321-3"}})
+    assert fields(answer) == {"dismissedByBusinessId"}
+    case_id = int(alku.start(P6, {**no_id, "birthDate": "2004-05-02"})["id"])
+    data = case(api, case_id)["data"]
+    assert (data["startedBy"], data["originActor"], data["unemploymentStartDate"]) == \
+        ("manual", "alku_1", "2025-09-01")
+    # Dismissed by 7654321-2: P6 tells P5 (no open change_security case for it here)
+    [registered] = sent(api, case_id)["ChangeSecurityJobseekerRegistered"]
+    assert registered["data"]["correlation"] == {"businessId": "7654321-2"}
+    assert [i["details"]["payload"]["customerId"] for i in api.get("/api/incidents").json()
+            if i["kind"] == "unmatched_message"
+            and i["details"]["name"] == "ChangeSecurityJobseekerRegistered"] == ["C-000608"]
+
+    at(test_clock, "2025-09-02", "10:00")
+    alku.complete(ready(alku, case_id, "ut_first_meeting")["id"], first_meeting(
+        "2025-09-02", meetingType="initial_interview", meetingMode="phone",
+        routing="basic_placement", responsibleOfficer="ps_jns_1", informedChangeSecurity=True,
+        referrals=["career_guidance", "entrepreneurship_coach"]))
+    drain()
+    steps = {e["element_id"] for e in history(api, case_id) if e["type"] == "step_completed"}
+    assert {"st_refer_career", "st_refer_coach"} <= steps
+    assert case(api, case_id)["data"]["ageGroup"] is None  # no personal identity code
