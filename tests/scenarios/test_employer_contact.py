@@ -283,7 +283,6 @@ def test_i3_origin_actor_is_the_user_who_recorded_the_contact(
     assert payload["originActor"] == "es_kitee_1"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the vacancy_notice model (P1)")
 def test_i3_the_started_vacancy_waits_at_ut_complete_start_for_the_recording_user(
         catalogue: Database, api: Api, es_kitee_1: Api, test_clock: Any) -> None:
     _at(test_clock, datetime(2025, 2, 10, 10, 0))

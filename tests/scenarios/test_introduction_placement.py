@@ -7,10 +7,10 @@ case-level correlation value for `customerId` would lock the case onto the first
 (SpiffWorkflow keeps one value per correlation key). A sender that also puts `customerId` into
 `correlation` is still delivered (the case knows no value for it).
 
-`HiredNotice` goes to the customer's P6 (`jobseeker_service`) case. Messages to processes that
-are not modelled yet: `PositionsFilledByPresentation` and `VacancySubmitted` (P1
-`vacancy_notice`). They are asserted as thrown (history `message_sent`) and kept as
-unmatched-message incidents with their payload.
+`HiredNotice` goes to the customer's P6 (`jobseeker_service`) case. `VacancySubmitted` starts a
+P1 (`vacancy_notice`) case that waits at `ut_complete_start`. The C1 request is the test's own
+message for vacancy V-2025-000045, of which no P1 case exists, so `PositionsFilledByPresentation`
+is kept as an unmatched-message incident with its payload.
 `ConsentRequested` (jobseeker) and `CandidatesPresented` (employer) go to external pools: outbox
 records, and `message_sent` events with `to`.
 
@@ -30,8 +30,6 @@ items of `selectedCandidates`. `CandidateProposed` for a customer without an ope
 `jobseeker_service` (P6) case is refused (`open_cases`, gateway `gw_proposal_ok`): `propose`
 first starts the customer's P6 case with `JobSearchStarted` (`open_job_search`).
 
-Platform gaps that leave a scenario step open (tests marked xfail(strict=True)):
-- P1 (`vacancy_notice`) is not modelled, so `VacancySubmitted` starts no vacancy case.
 """
 
 from __future__ import annotations
@@ -184,7 +182,7 @@ def int_1(catalogue: Database, api: Api) -> Api:
 
 
 def start_from_vacancy(api: Api, clock: Any) -> tuple[int, str]:
-    """P1's request of C1 on 2025-10-06 (P1 is not modelled: the test sends its message)."""
+    """P1's request of C1 on 2025-10-06 (the test sends P1's message; no P1 case exists)."""
     at(clock, "2025-10-06", "10:00:00")
     [case_id] = api.post("/api/messages", 202, json={
         "name": "IntroductionPlacementRequested", "payload": P1_REQUEST}).json()["delivered_to"]
@@ -265,7 +263,8 @@ def test_c1_happy_from_a_vacancy(catalogue: Database, api: Api, es: Api, ps_pka_
         {"customerId": "C-000301", "outcome": "rejected"}])
 
     # Then HiredNotice goes to the P6 case of C-000303 and PositionsFilledByPresentation
-    # {count 1} to P1; P1 is not modelled, so that one is kept as an unmatched-message incident
+    # {count 1} to P1; no P1 case of V-2025-000045 is open, so that one is kept as an
+    # unmatched-message incident
     names = [m for _, m, _ in sent(api, case_id)]
     assert names.count("HiredNotice") == 1 and "PositionsFilledByPresentation" in names
     assert unmatched(api, "HiredNotice") == []
@@ -392,10 +391,15 @@ def test_c3_no_candidates_publishes_a_vacancy_and_ends_no_candidates(
         "searchRound"}
     es.complete(task["id"], f33)
 
-    # ... with publish_vacancy the case sends VacancySubmitted (to P1, kept while P1 is not
-    # modelled) with the F3.0 fields and description = the F3.1 requirements
+    # ... with publish_vacancy the case sends VacancySubmitted, which starts a P1 case, with
+    # the F3.0 fields and description = the F3.1 requirements
     assert ("mo_vacancy_submitted", "VacancySubmitted", None) in sent(api, case_id)
-    [payload] = unmatched(api, "VacancySubmitted")
+    assert unmatched(api, "VacancySubmitted") == []
+    [vacancy] = api.get("/api/process-instances", params={"process_id": "vacancy_notice"}).json()
+    started = case(api, vacancy["id"])["data"]
+    payload = {k: started.get(k) for k in ("businessId", "employerName", "jobTitle", "iscoCode",
+                                           "municipalityCode", "positionsCount", "description",
+                                           "originCaseId", "originActor")}
     assert payload == {"businessId": "7654321-2", "employerName": "Joensuun Kone Oy",
                        "jobTitle": "koneistaja", "iscoCode": "7223", "municipalityCode": "167",
                        "positionsCount": 2,
@@ -406,15 +410,30 @@ def test_c3_no_candidates_publishes_a_vacancy_and_ends_no_candidates(
     assert (done["status"], done["data"]["outcome"]) == ("completed", "no_candidates")
 
 
-@pytest.mark.xfail(strict=True, reason="needs the vacancy_notice model (P1)")
 def test_c3_the_published_vacancy_waits_at_ut_complete_start(
         catalogue: Database, api: Api, es: Api, drain: Drain, test_clock: Any) -> None:
-    case_id, _ = no_candidates_on_2025_11_10(api, es, drain, test_clock)
+    case_id, key = no_candidates_on_2025_11_10(api, es, drain, test_clock)
     es.complete(ready(es, case_id, "ut_no_candidates")["id"], {
         "contactDate": "2025-11-10", "channel": "phone", "employerDecision": "publish_vacancy",
         "searchRound": 1})
     [vacancy] = api.get("/api/process-instances", params={"process_id": "vacancy_notice"}).json()
-    assert api.tasks(vacancy["id"])[0]["element_id"] == "ut_complete_start"
+    data = case(api, vacancy["id"])["data"]
+    assert (data["originCaseId"], data["jobTitle"], data["positionsCount"]) == (
+        key, "koneistaja", 2)
+    # F1.0 lacks contactName, contactEmail, employmentType, workingTime, applicationDeadline:
+    # the P1 case waits at ut_complete_start for es_1, who sent it
+    [task] = api.tasks(vacancy["id"])
+    assert (task["element_id"], task["assignee"]) == ("ut_complete_start", "es_1")
+    f10 = {"businessId": "7654321-2", "employerName": "Joensuun Kone Oy",
+           "contactName": "Jari Kone", "contactEmail": "jari@joensuunkone.example",
+           "jobTitle": "koneistaja", "iscoCode": "7223", "municipalityCode": "167",
+           "positionsCount": 2, "employmentType": "permanent", "workingTime": "shift",
+           "description": "CNC-koneistus, piirustusten lukutaito, kaksivuorotyö."}
+    refused = es.complete(task["id"], f10, expect=422)
+    assert fields(refused) == {"applicationDeadline"}
+    es.complete(task["id"], {**f10, "applicationDeadline": "2025-11-30"})
+    assert [t["element_id"] for t in api.tasks(vacancy["id"])] == ["ut_check_notice"]
+    assert case(api, vacancy["id"])["business_key"].startswith("V-2025-")
 
 
 def test_c3_widen_search_once_then_close(
