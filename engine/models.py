@@ -75,6 +75,9 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JsonType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The OpenID Connect `sub` of a user provisioned at an OIDC login (engine.oidc); None for
+    #: a user made in Virta. Such a user has no password and logs in only through the provider.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
 
 
 class UserTeam(Base):

@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     #: Python modules imported at start by every process, e.g. to register service operations
     #: (`engine.operations.register_external`); comma-separated in `VIRTA_PLUGINS`.
     plugins: str = ""
+    #: OpenID Connect login (api/pages/oidc.py): the provider's issuer, whose
+    #: `/.well-known/openid-configuration` is read; unset = OIDC login off.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    #: Unset = a public client (PKCE only, no client authentication at the token endpoint).
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile email"
+    #: The ID token claim that names the Virta user.
+    oidc_username_claim: str = "preferred_username"
+    #: The ID token claim whose values that are team ids make the user's teams.
+    oidc_groups_claim: str = "groups"
+    #: An ID token claim whose values that are Virta roles make the user's roles; unset = roles
+    #: are kept as set in Virta (and `staff` follows team membership).
+    oidc_role_claim: str | None = None
 
     def plugin_modules(self) -> list[str]:
         """The module names in `plugins`."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.pages import auth, cases, notifications, start, tasks
+from api.pages import auth, cases, notifications, oidc, start, tasks
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, tasks, start, cases, notifications):
+for module in (auth, oidc, tasks, start, cases, notifications):
     router.include_router(module.router)

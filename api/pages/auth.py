@@ -29,6 +29,16 @@ router = page_router()
 
 WRONG_LOGIN = gettext_noop("Wrong username or password.")
 LOCKED_OUT = gettext_noop("Too many failed logins. Try again in %(minutes)s minutes.")
+#: Errors that other login routes (api/pages/oidc.py) send back as `/login?error=<key>`.
+LOGIN_ERRORS = {
+    "oidc": gettext_noop("Logging in with the organisation's account failed. Try again."),
+    "oidc_inactive": gettext_noop("Your Virta account has been deactivated."),
+    "oidc_conflict": gettext_noop("A Virta account that does not log in with the "
+                                  "organisation's account already has this username. Ask an "
+                                  "administrator."),
+    "oidc_no_username": gettext_noop("The organisation's account did not tell a username. Ask "
+                                     "an administrator."),
+}
 
 
 def _safe_next(target: str | None) -> str:
@@ -45,9 +55,11 @@ def home(principal: Annotated[Principal | None, Depends(optional_principal)]) ->
 
 
 @router.get("/login", include_in_schema=False)
-def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    """The login form."""
-    return render(request, "login.html", {"next": _safe_next(next)})
+def login_page(request: Request, next: str | None = None,  # noqa: A002
+               error: str | None = None) -> Response:
+    """The login form (with the message of another login route's `error`, if any)."""
+    message = LOGIN_ERRORS.get(error or "")
+    return render(request, "login.html", {"next": _safe_next(next), "error": message})
 
 
 @router.post("/login", include_in_schema=False)
