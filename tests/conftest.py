@@ -187,14 +187,46 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return create_app(Database(f"sqlite:///{tmp_path_factory.mktemp('app') / 'unused.db'}"))
 
 
-@pytest.fixture
-def catalogue(db: Database, settings: Settings) -> Database:
-    """The database with the real reference data and every model of processes/ and forms/."""
+@pytest.fixture(scope="session")
+def catalogue_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Path | None:
+    """On SQLite: a migrated file with the reference data and every model of processes/ and
+    forms/ deployed, made once per run (deploying the catalogue takes seconds)."""
+    if TEST_DB != "sqlite":
+        return None
+    path = tmp_path_factory.mktemp("catalogue") / "virta.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    try:
+        bootstrap(database, _catalogue_settings(Settings(admin_user=ADMIN[0],
+                                                         admin_password=ADMIN[1])))
+    finally:
+        database.dispose()
+        specs.spec_cache.clear()
+    return path
+
+
+def _catalogue_settings(settings: Settings) -> Settings:
     from engine.settings import PROJECT_ROOT
 
-    real = settings.model_copy(update={"processes_dir": PROJECT_ROOT / "processes",
+    return settings.model_copy(update={"processes_dir": PROJECT_ROOT / "processes",
                                        "forms_dir": PROJECT_ROOT / "forms"})
-    bootstrap(db, real)
+
+
+@pytest.fixture
+def catalogue(db: Database, settings: Settings, database_url: str,
+              catalogue_template: Path | None) -> Database:
+    """The database with the real reference data and every model of processes/ and forms/."""
+    if catalogue_template is None:
+        bootstrap(db, _catalogue_settings(settings))
+        return db
+    db.dispose()
+    target = database_url.removeprefix("sqlite:///")
+    for journal in ("-wal", "-shm"):
+        Path(target + journal).unlink(missing_ok=True)
+    shutil.copy(catalogue_template, target)
+    reference_data.clear_caches()
+    accounts._forget_teams()
     return db
 
 
