@@ -769,3 +769,19 @@ def test_manual_start_validation_referrals_and_change_security(
     steps = {e["element_id"] for e in history(api, case_id) if e["type"] == "step_completed"}
     assert {"st_refer_career", "st_refer_coach"} <= steps
     assert case(api, case_id)["data"]["ageGroup"] is None  # no personal identity code
+
+
+def test_part_time_jobseeker_has_no_conversation_schedule(
+        alku: Api, ps_jns: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    part_time = {**JOENSUU, "customerId": "C-000609", "employmentStatus": "part_time"}
+    case_id = routed_basic(alku, api, test_clock, part_time, F2_MEETING, "2025-03-05")
+    data = case(api, case_id)["data"]
+    assert (data["requiresSchedule"], data["processResponsibility"], data["D0"]) == \
+        (False, "basic", "2025-03-05")
+    at(test_clock, "2025-09-05")
+    drain()
+    assert open_ids(api, case_id) == []
+    assert case(api, case_id)["status"] == "waiting"  # open until the job search ends
+    assert message(api, "JobSearchEnded", "C-000609", endReason="not_renewed",
+                   endDate="2025-09-05") == [case_id]
+    assert case(api, case_id)["status"] == "completed"
