@@ -561,3 +561,158 @@ def test_no_statement_re_requested_from_another_company(catalogue: Database, api
     data = case(api, case_id)["data"]
     assert (data["statementTurnaroundBd"], data["decidedWithoutStatement"]) == (4, False)
     assert open_ids(api, case_id) == ["ut_prepare"]
+
+
+# ---------------------------------------------------------------- other paths
+
+
+def test_supplement_requested_received_and_then_missed(catalogue: Database, api: Api,
+                                                       expert: Api, drain: Drain,
+                                                       test_clock: Any) -> None:
+    case_id, key = submit(api, test_clock, "2025-03-03")
+    # F4.1 on 2025-03-05: the profitability calculation is missing
+    at(test_clock, "2025-03-05")
+    task = ready(expert, case_id, "ut_counselling")
+    assert case(api, case_id)["data"]["supplementDueDate"] == "2025-03-17"  # prefilled
+    supplement = {**COUNSELLING, "attachmentsComplete": False,
+                  "completeness": "supplement_needed",
+                  "supplementRequest": "Toimita kannattavuuslaskelma."}
+    answer = expert.complete(task["id"], supplement, expect=422)
+    assert fields(answer) == {"supplementDueDate"}
+    answer = expert.complete(task["id"], {**supplement, "supplementDueDate": "2025-03-11",
+                                          "taxDebt": True}, expect=422)
+    assert fields(answer) == {"supplementDueDate", "paymentPlanExists"}  # ≥ today + 7 days
+    expert.complete(task["id"], {**supplement, "supplementDueDate": "2025-03-19"})
+    [request] = outbox(catalogue, case_id, "SupplementRequested")
+    assert (request["to"], request["channel"], request["supplementDueDate"]) == \
+        ("jobseeker", "tmt", "2025-03-19")
+    assert open_ids(api, case_id) == []
+    # SupplementReceived on 2025-03-14 → counselling again, for the same preparer
+    at(test_clock, "2025-03-14")
+    assert message(api, "SupplementReceived", key, attachments=["profitability_calculation"]) \
+        == [case_id]
+    again = ready(expert, case_id, "ut_counselling")
+    assert again["assignee"] == "sg_expert_1"
+    assert datetime.fromisoformat(again["due_at"]) == local("2025-03-21", "23:59:59")
+    # a second request, due 2025-03-24, is not answered: at 2025-03-25 00:00 decide without
+    expert.complete(again["id"], {**supplement, "meetingDate": "2025-03-14",
+                                  "supplementRequest": "Toimita myös rahoituslaskelma.",
+                                  "supplementDueDate": "2025-03-24"})
+    fire_at(test_clock, drain, "2025-03-25")
+    assert open_ids(api, case_id) == []
+    drain()
+    assert open_ids(api, case_id) == ["ut_request_statement"]
+    data = case(api, case_id)["data"]
+    assert (data["decidedWithoutSupplement"], data["supplementRound"]) == (True, 1)
+    assert len(outbox(catalogue, case_id, "SupplementRequested")) == 2
+
+
+def test_counselling_reminder(catalogue: Database, api: Api, expert: Api, drain: Drain,
+                              test_clock: Any) -> None:
+    """TM b-non 00:00 after the counselling due date (2025-03-10): a reminder, task stays."""
+    case_id, key = submit(api, test_clock, "2025-03-03")
+    fire_at(test_clock, drain, "2025-03-11")
+    assert notes(expert, "Starttirahan neuvonta myöhässä") == []
+    drain()
+    [note] = notes(expert, "Starttirahan neuvonta myöhässä")
+    assert key in note["subject"]
+    assert open_ids(api, case_id) == ["ut_counselling"]
+
+
+def test_decision_returned_to_the_preparer(catalogue: Database, api: Api, expert: Api,
+                                           lead: Api, drain: Drain, test_clock: Any) -> None:
+    case_id, _key = submit(api, test_clock, "2025-03-03")
+    counselled(expert, test_clock, case_id, "2025-03-05", otherIncomeSecuresLiving=True)
+    reject = {"proposal": "reject", "grounds": ["income_otherwise_secured"],
+              "justification": "Hakijan toimeentulo on turvattu muulla tavoin koko "
+                               "haetun ajan, joten edellytykset eivät täyty.",
+              "businessStartedBeforeApplication": False, "maxGrantMonths": 6}
+    complete(expert, case_id, "ut_prepare", reject)
+    decide = ready(lead, case_id, "ut_decide")
+    answer = lead.complete(decide["id"], {"approve": False}, expect=422)
+    assert fields(answer) == {"returnComment"}
+    lead.complete(decide["id"], {"approve": False,
+                                 "returnComment": "Lisää perusteluihin tulojen lähde."})
+    drain()
+    [note] = notes(expert, "Päätösesitys palautettu")
+    assert "tulojen lähde" in note["body"]
+    assert ready(expert, case_id, "ut_prepare")["assignee"] == "sg_expert_1"
+    assert case(api, case_id)["data"]["returnCount"] == 1
+    complete(expert, case_id, "ut_prepare", reject)
+    decided(lead, test_clock, case_id, "2025-03-06")
+    assert case(api, case_id)["data"]["decision"] == "reject"
+
+
+def test_application_withdrawn_before_the_decision(catalogue: Database, api: Api, expert: Api,
+                                                   pikes: Api, drain: Drain,
+                                                   test_clock: Any) -> None:
+    case_id, key = submit(api, test_clock, "2025-03-03")
+    counselled(expert, test_clock, case_id, "2025-03-05")
+    statement_requested(expert, test_clock, case_id, "2025-03-05", "pikes", "2025-03-19")
+    at(test_clock, "2025-03-07")
+    assert message(api, "ApplicationWithdrawn", key, reason="Aloittaa palkkatyössä") == \
+        [case_id]
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "withdrawn")
+    assert done["data"]["withdrawalReason"] == "Aloittaa palkkatyössä"
+    assert open_ids(api, case_id) == []
+    assert "decisionDate" not in done["data"]
+
+
+def test_incomplete_application_is_completed_first(catalogue: Database, api: Api, es: Api,
+                                                   expert: Api, drain: Drain,
+                                                   test_clock: Any) -> None:
+    """A Työmarkkinatori application without its municipality and attachments starts with
+    ut_complete_start (F4.0, every rule applies) in employer_services."""
+    case_id, _key = submit(api, test_clock, "2025-03-03", applicantMunicipalityCode=None,
+                           attachments=[])
+    task = ready(es, case_id, "ut_complete_start")
+    assert task["team"] == "employer_services"
+    assert sorted(case(api, case_id)["data"]["missingFields"]) == \
+        ["applicantMunicipalityCode", "attachments"]
+    at(test_clock, "2025-03-04")
+    complete_data = {**APPLICATION, "applicantMunicipalityCode": "276",
+                     "attachments": ["business_plan"]}
+    answer = es.complete(task["id"], {**complete_data, "plannedStartDate": "2025-03-02"},
+                         expect=422)
+    assert fields(answer) == {"plannedStartDate"}  # not before the submission (2025-03-03)
+    es.complete(task["id"], {**complete_data, "plannedStartDate": "2025-03-03"})
+    counselling = ready(expert, case_id, "ut_counselling")
+    assert datetime.fromisoformat(counselling["due_at"]) == local("2025-03-10", "23:59:59")
+    counselled(expert, test_clock, case_id, "2025-03-05")
+    data = case(api, case_id)["data"]
+    assert (data["developmentCompanyCode"], data["serviceAreaCode"]) == ("kontionloikka", "jse")
+
+
+@pytest.fixture
+def es(catalogue: Database, api: Api) -> Api:
+    return api.user("es_1", ["staff"], ["employer_services"])
+
+
+def test_rectification_amended_starts_a_reconsideration(
+        catalogue: Database, api: Api, expert: Api, lead: Api, keti: Api, central: Api,
+        drain: Drain, test_clock: Any) -> None:
+    """An amended rectification (while the condition is still open) ends the case
+    `amended_by_rectification` and starts a new P4 case with the original's F4.0 fields."""
+    case_id, key = conditional_grant(api, expert, lead, keti, test_clock)
+    at(test_clock, "2025-05-02", "12:00")
+    assert message(api, "RectificationRequested", key, receivedAt="2025-05-02") == [case_id]
+    at(test_clock, "2025-05-06")
+    complete(central, case_id, "ut_rectification",
+             {"outcome": "amended", "reasoning": REASONING, "rectificationLate": False})
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == \
+        ("completed", "amended_by_rectification")
+    assert "end_amended_by_rectification" in {e["element_id"] for e in history(api, case_id)}
+    [thrown] = sent(api, case_id)["StartupGrantReconsideration"]
+    assert thrown["data"].get("to") is None  # a Virta process, not an external party
+    cases = api.get("/api/process-instances", params={"process_id": P4}).json()
+    [new] = [c for c in cases if c["id"] != case_id]
+    data = case(api, new["id"])["data"]
+    assert (data["originalId"], data["originCaseId"], data["originActor"]) == \
+        (key, key, "cp_1")
+    assert data["originalSubmittedAt"].startswith("2025-04-01T10:00")
+    assert data["grantApplicationId"] != key and data["startedBy"] == "reconsideration"
+    assert {k: data[k] for k in KITEE} == KITEE
+    assert data["eligibleFrom"] == "2025-04-01"
+    assert open_ids(api, new["id"]) == ["ut_counselling"]  # complete: no ut_complete_start
