@@ -8,15 +8,19 @@ so the tests hold whether or not P6 is deployed. `ChangeSecurityJobseekerRegiste
 the tests as P6 would send it (correlated by `businessId`).
 
 How the models work around the platform:
-- ChangeSecurityJobseekerRegistered is caught by non-interrupting boundary events on the two
-  waiting phases of P5 (`sp_before_result`, `sp_after_result`), not by an event sub-process: a
-  boundary branch works on the data of its sub-process's start, and the one on
-  `sp_after_result` thus knows the listed employees;
+- SpiffWorkflow fires a non-interrupting boundary event only once, and a branch (or event
+  sub-process) armed before the result would not see the employee list; so P5 catches
+  `ChangeSecurityJobseekerRegistered` in a listener loop (`sp_listen`), a parallel branch from
+  the result until the close date. A registration before the result is kept as an
+  unmatched-message incident (retry it after the result);
 - `NegotiationsResultNotified` is correlated by `changeCaseId` or by `businessId` (either may be
   sent); both are correlation properties of the message;
-- no script can create reference data, so P5b keeps its temporary service point `SP-TMP-nnn`
-  (nnn = the ARM case number) as the case variable `servicePoint` and does not add it to the
-  reference service points (test marked xfail).
+- message waits with a timeout are a catch event in a sub-process with an interrupting timer,
+  not an event-based gateway: a gateway's catch events do not apply their
+  processVariableCorrelation, so the case would match any correlation value;
+- P5b's review loop runs at the top level (in a sub-process the loop lost its variables between
+  rounds); its temporary service point `SP-TMP-nnn` (nnn = the ARM case number) is the case
+  variable `servicePoint`, as no script can create reference data (test marked xfail).
 
 Platform gaps (strict xfails): a form rule cannot compare two numbers, so F5c.2's
 `totalCost ≤ cs55TrainingMaxPayMultiple × monthlyPay` is no 422; no script function can create
@@ -31,6 +35,7 @@ from typing import Any
 import pytest
 
 from engine.db import Database
+from engine.models import ReferenceItem
 from tests.conftest import Api, Drain
 from tests.scenarios.helpers import at, case, fields, local, notes, ready, sent
 
@@ -460,3 +465,117 @@ def test_p5c_reminder_escalation_interruption_and_negative_statement(
     done = case(api, late)
     assert (done["status"], done["data"]["outcome"]) == ("completed", "not_eligible")
     assert "ut_training_plan" not in open_ids(api, late)
+
+
+# ---------------------------------------------------------------- E5
+
+
+SAHA = {"businessId": "5556667-7", "employerName": "Pielisen Saha Oy"}
+OFFICE = {"officeOpen": True, "officeMunicipalityCode": "422",
+          "address": "Pielisentie 9, 81700 Lieksa", "openingDate": "2025-11-03",
+          "staffing": [{"teamId": "employer_services", "htv": 2},
+                       {"teamId": "ps_pka", "htv": 1.5}],
+          "partnerMunicipalities": ["422", "541"], "otherAreaAgreementNeeded": False}
+REVIEW = {"visitors": 140, "registeredJobseekers": 95, "employed": 12, "continue": True}
+
+
+def test_e5_sudden_structural_change_opens_a_temporary_office(
+        api: Api, es: Api, mgmt: Api, drain: Drain, test_clock: Any) -> None:
+    lead = api.user("es_lead", ["staff"], ["employer_services_lead"])
+    # Given Pielisen Saha Oy, sites Lieksa 422 and Nurmes 541
+    case_id = notified(api, test_clock, "2025-09-15", **SAHA, employeeCountRegular=400,
+                       negotiationsStartDate="2025-09-22", proposalDate="2025-09-15",
+                       estimatedDismissals=300, siteMunicipalityCodes=["422", "541"])
+    es.complete(ready(es, case_id, "ut_employer_contact")["id"],
+                {**CONTACT, "contactDate": "2025-09-15", "largeForArea": True})
+    # When the result is 320 dismissals
+    at(test_clock, "2025-10-13")
+    message(api, "NegotiationsResultNotified", {"changeCaseId": "M-2025-000001"},
+            resultDate="2025-10-13", confirmedDismissals=320, confirmedLayoffs=0,
+            dismissalGround="production_economic", employees=[])
+    drain()
+    # Then ut_ark_assessment is created for management
+    assessment = ready(mgmt, case_id, "ut_ark_assessment")
+    assert assessment["lane"] == "management"
+    assert sorted(open_ids(api, case_id)) == ["ut_ark_assessment", "ut_info_session"]
+    assert case(api, case_id)["data"]["infoTeams"] == ["ps_pka"]  # Lieksa and Nurmes: pka
+    answer = mgmt.complete(assessment["id"], {"arkActivate": True,
+                                              "requestTemDesignation": True,
+                                              "reasoning": "Lyhyt"}, expect=422)
+    assert fields(answer) == {"reasoning"}
+    # ... with arkActivate=true P5b starts
+    at(test_clock, "2025-10-14")
+    mgmt.complete(assessment["id"], {
+        "arkActivate": True, "requestTemDesignation": True,
+        "reasoning": "320 irtisanottua on Pielisen Karjalalle poikkeuksellisen suuri määrä."})
+    assert case(api, case_id)["data"]["arkActivated"] is True
+    [ark] = cases_of(api, P5B)
+    assert ark["business_key"] == ark["data"]["arkCaseId"] == "ARM-2025-000001"
+    assert (ark["data"]["changeCaseId"], ark["data"]["confirmedDismissals"],
+            ark["data"]["siteMunicipalityCodes"]) == ("M-2025-000001", 320, ["422", "541"])
+    ark_id = ark["id"]
+    # F5b.1: office in Lieksa, opening 2025-11-03 -> closing 2026-05-03
+    decision = ready(mgmt, ark_id, "ut_office_decision")
+    at(test_clock, "2025-10-20")
+    answer = mgmt.complete(decision["id"], {k: v for k, v in OFFICE.items() if k != "address"}
+                           | {"openingDate": "2025-10-19"}, expect=422)
+    assert fields(answer) == {"address", "openingDate"}
+    mgmt.complete(decision["id"], OFFICE)
+    assert case(api, ark_id)["data"]["plannedClosingDate"] == "2026-05-03"
+    [requested] = sent(api, ark_id)["ArmDesignationRequested"]
+    assert requested["data"]["to"] == "tem"
+    mgmt.complete(ready(mgmt, ark_id, "ut_municipality_agreement")["id"], {
+        "agreementDate": "2025-10-20", "parties": "Lieksan kaupunki, Nurmeksen kaupunki",
+        "costSharing": "Kaupunki antaa tilat, työllisyysalue henkilöstön."})
+    drain()
+    # Then service point SP-TMP-001 is active 2025-11-03 ... 2026-05-03
+    point = case(api, ark_id)["data"]["servicePoint"]
+    assert {k: point[k] for k in ("code", "municipalityCode", "active", "validFrom", "validTo",
+                                  "temporary", "changeCaseId")} == {
+        "code": "SP-TMP-001", "municipalityCode": "422", "active": True,
+        "validFrom": "2025-11-03", "validTo": "2026-05-03", "temporary": True,
+        "changeCaseId": "M-2025-000001"}
+    # TEM's decision is taken while the office is open
+    assert message(api, "ArmDesignationDecision", {"arkCaseId": "ARM-2025-000001"},
+                   designated=True, decisionDate="2025-11-20") == [ark_id]
+    assert case(api, ark_id)["data"]["designated"] is True
+    # ut_office_review appears 2025-12-03, 2026-01-03, ... at 08:00
+    for day in ("2025-12-03", "2026-01-03", "2026-02-03", "2026-03-03", "2026-04-03"):
+        fire_at(test_clock, drain, day, "08:00")
+        assert open_ids(api, ark_id) == [], day
+        drain()
+        review = ready(lead, ark_id, "ut_office_review")
+        assert review["lane"] == "employer_services_lead"
+        lead.complete(review["id"], REVIEW)
+    # at 2026-05-03 08:00 ut_office_close appears
+    fire_at(test_clock, drain, "2026-05-03", "08:00")
+    assert open_ids(api, ark_id) == []
+    drain()
+    close = ready(mgmt, ark_id, "ut_office_close")
+    assert open_ids(api, ark_id) == ["ut_office_close"]
+    mgmt.complete(close["id"], {"finalReport": "Toimisto palveli 140 kävijää kuukaudessa; "
+                                               "irtisanotuista 60 työllistyi puolessa vuodessa."})
+    drain()
+    # after it the service point is inactive and P5b ends closed
+    done = case(api, ark_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "closed")
+    assert done["data"]["servicePoint"]["active"] is False
+    assert len(done["data"]["reviews"]) == 5
+
+
+@pytest.mark.xfail(strict=True, reason="platform gap: no script function can add a service "
+                   "point to the reference data, so SP-TMP-nnn is only a case variable")
+def test_e5_the_temporary_service_point_is_reference_data(
+        catalogue: Database, api: Api, mgmt: Api, drain: Drain, test_clock: Any) -> None:
+    at(test_clock, "2025-10-20")
+    [ark_id] = message(api, "SuddenStructuralChangeActivated", changeCaseId="M-2025-000001",
+                       **SAHA, confirmedDismissals=320, siteMunicipalityCodes=["422", "541"],
+                       requestTemDesignation=False)
+    mgmt.complete(ready(mgmt, ark_id, "ut_office_decision")["id"], OFFICE)
+    mgmt.complete(ready(mgmt, ark_id, "ut_municipality_agreement")["id"], {
+        "agreementDate": "2025-10-20", "parties": "Lieksan kaupunki"})
+    drain()
+    assert case(api, ark_id)["data"]["servicePoint"]["code"] == "SP-TMP-001"
+    with catalogue.reading() as s:
+        point = s.get(ReferenceItem, ("service_points", "SP-TMP-001"))
+    assert point is not None and point.data["temporary"] is True
