@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from api.i18n import gettext_noop
+from api.i18n import gettext_noop, use_language
 from api.pages.session import CsrfRejected, LoginRequired, optional_principal
-from api.pages.templating import redirect, render
+from api.pages.templating import redirect, render, request_language
 from engine.errors import InvalidTransition, NotAllowed, NotAuthenticated, NotFound
 
 _PROBLEMS: list[tuple[type[Exception], int, str]] = [
@@ -33,7 +33,9 @@ class PageRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                # The whole request speaks one language: labels built before rendering too.
+                with use_language(request_language(request)):
+                    return await handler(request)
             except LoginRequired as login:
                 return redirect(f"/login?next={quote(login.next_path, safe='/')}")
             except NotAuthenticated:

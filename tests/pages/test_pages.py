@@ -318,3 +318,29 @@ def test_the_english_switch_changes_the_page_and_is_remembered(api: Api, browser
     assert '<html lang="en">' in english.text
     assert "My tasks" in pages.get("/tasks").text  # remembered
     assert "Omat tehtävät" in pages.get("/tasks?lang=fi").text
+
+
+def test_every_page_speaks_english_after_the_switch_and_finnish_by_default(
+        intake: Api, browser: Any) -> None:
+    intake.user("eija", ["staff"], ["employer_services"])
+    case = intake.start("page_intake", {"businessId": VALID_Y, "employerName": "Pikes Oy"})
+    [task] = intake.tasks(case["id"])
+    pages = browser().login("eija")
+    paths = ["/tasks", f"/tasks/{task['id']}", "/start", "/start/page_intake", "/cases",
+             f"/cases/{case['id']}", "/notifications"]
+    finnish_nav = ("Tehtävät", "Aloita asia", "Ilmoitukset", "Kirjaudu ulos")
+    english_nav = ("Tasks", "Start a case", "Notifications", "Log out")
+
+    for path in paths:
+        page = pages.get(path).text
+        assert all(word in page for word in finnish_nav), path
+        assert '<html lang="fi">' in page
+    pages.get("/tasks?lang=en")
+    for path in paths:
+        page = pages.get(path).text
+        assert all(word in page for word in english_nav), path
+        assert not any(f">{word}<" in page for word in finnish_nav), path
+        assert '<html lang="en">' in page
+    # Author-written labels follow too: the form's x-title-en.
+    assert "Business ID" in pages.get("/start/page_intake").text
+    assert "Number of positions" in pages.get(f"/tasks/{task['id']}").text
