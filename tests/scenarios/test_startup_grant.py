@@ -19,7 +19,19 @@ How the model works around the platform:
   `developmentCompanyCode`, and F4.8 `rectificationLate`; the client sends them back unchanged
   (as in F7.1) and the form's if/then rules check against them;
 - the rectification window and the condition run in parallel inside `sp_after_decision`; an
-  amended rectification ends it with a terminate end event, so a pending condition stops too.
+  amended rectification ends it with a terminate end event, so a pending condition stops too;
+- the supplement wait is the receive task `mi_supplement_received` with the interrupting
+  timer `tm_supplement_due`, not an event-based gateway: with the gateway, the engine's task-tree
+  pruning (`engine.state.prune`) re-hung the waiting gateway on the previous round's
+  `ut_counselling`, and when `SupplementReceived` came the gateway re-inherited that older data
+  (the preparer set after the counselling was lost) — a platform bug, left alone;
+- a reconsideration case (`StartupGrantReconsideration`) counts its own `applicationSubmittedAt`
+  (so K13's `processingDays` is the reconsideration's), and keeps the original submission as
+  `originalSubmittedAt` / `eligibleFrom`, the lower bound of `plannedStartDate` and
+  `grantStartDate`;
+- tasks inside the two sub-processes report the lane of their sub-process
+  (`employer_services`); their team comes from `candidateTeam` (`employer_services_lead`,
+  `development_company.<code>`, `central_preparation`, `employer_services.startup_grant`).
 
 Platform gap (strict xfail): the four-eyes rule of §0.6.5 (decider ≠ preparer → 403) has no
 server-side check; a preparer who is also in `employer_services_lead` can decide. The literal
