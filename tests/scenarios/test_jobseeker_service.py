@@ -1,27 +1,43 @@
 """P6 jobseeker start and service process (`jobseeker_service`): the acceptance scenarios F1–F7
 of PROCESSES.md, with P7 (`tym_support`) and P8 (`integration_plan`) running for real where
-the scenarios cross processes.
+the scenarios cross processes (F4, F7, the integration tests), plus the cross-process messages
+of §3 that P6 catches or sends.
 
 How the model works around the platform:
-- a task has exactly one team (`candidateTeam`, evaluated when the task becomes ready): an
-  overdue task notifies `<team>.lead` and sets `firstContactLate`, but `jokerit` cannot be
-  added as a second candidate team (strict xfail below);
+- a task has exactly one team (`candidateTeam`, evaluated when it becomes ready): an overdue
+  task notifies `<team>.lead` (`start_services.lead` for the first contact) and sets
+  `firstContactLate`, but `jokerit` cannot be added as a second candidate team (strict xfail);
+- the platform prunes finished tasks and re-hangs a still-waiting task on an older ancestor;
+  SpiffWorkflow re-merges the parent's data into a waiting task when it fires, so a timer or
+  message catch reached a second time in a loop fired with stale data (seen: the second
+  3-monthly conversation got the first one's due date). Every wait that a loop reaches again
+  therefore sits in its own small sub-process (`sp_wait_*`), which starts from a copy of the
+  current data;
 - messages that may arrive at any time (ad hoc conversation, hired notice, change-security
   context, integration plan summary, end of the job search) are caught in case-wide parallel
   branches that loop; parallel branches carry their own data, so these branches address the
-  basic-services team of the customer's area (`ps_<area>`) rather than the responsible officer;
-  an ad hoc conversation is the task `ut_adhoc_conversation` (form F6.4, `meetingType =
-  adhoc_conversation`), because an element id is unique in a model;
-- the schedule `sp_schedule` runs its parts as parallel branches and stops through a terminate
-  end with `scheduleExit` (suspended / routing change / integration ended); the cancelled
-  tasks are history `task_cancelled` events, the reason is the case variable
-  `scheduleStopReason` (the platform records no reason per task);
+  basic-services team of the customer's area (`ps_<area>`), not the responsible officer, and an
+  ad hoc conversation is its own task `ut_adhoc_conversation` (form F6.4, `meetingType =
+  adhoc_conversation`) because an element id is unique in a model; `HiredNotice` and the
+  TYM/integration outcomes share `ut_confirm_employment`;
+- `sp_schedule` runs the supplementary series, the 3-monthly conversation, the six-month
+  extras and the listeners for ServiceStarted / IntegrationEnded / TymEnded as parallel
+  branches and stops through a terminate end with `scheduleExit` (suspended, routing change,
+  integration ended). Cancelled tasks are history `task_cancelled` events; the reason is the
+  case variable `scheduleStopReason` (the platform keeps no reason per task). When the schedule
+  starts again (routing change, end of integration) the next supplementary slot and the next
+  3-monthly date are recomputed from D0 and today; ServiceStarted, TymEnded and IntegrationEnded
+  that arrive while no schedule or wait listens for them are unmatched-message incidents;
+- a case's `data` merges the parallel branches, so meeting fields there (e.g. `meetingType`)
+  may come from another branch: the Meeting records are the completed tasks' submitted data;
 - `ChangeSecurityJobseekerRegistered` is sent whenever `dismissedByBusinessId` is set (no
-  script function can see whether a `change_security` case is open for that employer); with no
-  such case it is kept as an unmatched-message incident;
+  script function can see whether a `change_security` case is open for that employer);
+- a booking confirmation (outbox, to `jobseeker`) is sent for the initial interview booked in
+  F6.1; F6.2–F6.4 carry no booking data;
 - F6.1 cannot check that `responsibleOfficer` is a member of `ps_<area>` (a non-member as
   assignee is ignored, the task stays with the team) nor that a service point is active on the
-  meeting date, and `informedChangeSecurity` is optional.
+  meeting date, and `informedChangeSecurity` is optional (a form rule cannot read the case's
+  `dismissedByBusinessId`).
 """
 
 from __future__ import annotations
@@ -143,6 +159,13 @@ def test_f1_typical_path_kitee(alku: Api, ps_kka: Api, api: Api, drain: Any,
 
     # 2025-04-17: reached by phone, supplementary conversation by phone, booking for 04-24
     at(test_clock, "2025-04-17", "10:00")
+    late_booking = {**F1_MEETING["initialInterviewBooking"], "date": "2025-04-29"}
+    answer = alku.complete(meeting["id"], {**F1_MEETING, "initialInterviewBooking": late_booking},
+                           expect=422)
+    assert fields(answer) == {"initialInterviewBooking.date"}  # after 2025-04-28
+    no_booking = {k: v for k, v in F1_MEETING.items() if k != "initialInterviewBooking"}
+    answer = alku.complete(meeting["id"], no_booking, expect=422)
+    assert fields(answer) == {"initialInterviewBooking"}
     alku.complete(meeting["id"], F1_MEETING)
     data = case(api, case_id)["data"]
     assert (data["processResponsibility"], data["candidateTeam"], data["serviceLine"]) == \
