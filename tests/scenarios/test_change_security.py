@@ -579,3 +579,114 @@ def test_e5_the_temporary_service_point_is_reference_data(
     with catalogue.reading() as s:
         point = s.get(ReferenceItem, ("service_points", "SP-TMP-001"))
     assert point is not None and point.data["temporary"] is True
+
+
+# ---------------------------------------------------------------- other paths
+
+
+def test_voluntary_advice_from_p9_begins_with_ut_complete_start(
+        api: Api, es: Api, test_clock: Any) -> None:
+    # P9 sends only businessId, employerName and notificationType (+ its origin)
+    at(test_clock, "2025-02-10", "10:00")
+    [case_id] = message(api, "ChangeNegotiationsNotified", **VANERI,
+                        notificationType="voluntary_advice", originCaseId="YK-2025-000001",
+                        originActor="es_cs_1")
+    started = case(api, case_id)
+    assert (started["data"]["originCaseId"], started["data"]["startedBy"]) == \
+        ("YK-2025-000001", "message")
+    [task] = api.tasks(case_id)
+    assert (task["element_id"], task["assignee"]) == ("ut_complete_start", "es_cs_1")
+    assert "notifiedInTime" not in started["data"]  # sc_init runs after the completion
+    answer = es.complete(task["id"], {**VANERI, "notificationType": "voluntary_advice"},
+                         expect=422)
+    assert {"employeeCountRegular", "negotiationsStartDate", "siteMunicipalityCodes"} <= \
+        fields(answer)
+    at(test_clock, "2025-02-11", "10:00")
+    es.complete(task["id"], notification(notificationType="voluntary_advice",
+                                         employeeCountRegular=12,
+                                         negotiationsStartDate="2025-03-03",
+                                         proposalDate="2025-02-11", estimatedDismissals=2))
+    data = case(api, case_id)["data"]
+    assert (data["notificationReceivedDate"], data["notifiedInTime"], data["ytRegime"],
+            data["expectedNegotiationDays"]) == ("2025-02-11", True, "none", 7)
+    assert open_ids(api, case_id) == ["ut_employer_contact"]
+
+
+def test_manual_start_and_a_result_without_dismissals(
+        api: Api, es: Api, drain: Drain, test_clock: Any) -> None:
+    at(test_clock, "2025-09-01", "10:00")
+    # a refused start creates nothing
+    answer = es.post("/api/process-instances", 422, json={
+        "process_id": P5, "data": notification(businessId="7654321-3", proposalDate="2025-09-09")})
+    assert fields(answer) == {"businessId", "proposalDate"}
+    assert cases_of(api, P5) == []
+    case_id = es.start(P5, notification(notificationType="voluntary_advice"))["id"]
+    data = case(api, case_id)["data"]
+    assert (data["startedBy"], data["originActor"], data["notifiedInTime"]) == \
+        ("manual", "es_cs_1", True)
+    es.complete(ready(es, case_id, "ut_employer_contact")["id"],
+                {**CONTACT, "contactDate": "2025-09-01"})
+    at(test_clock, "2025-09-29")
+    message(api, "NegotiationsResultNotified", {"changeCaseId": data["changeCaseId"]},
+            resultDate="2025-09-29", confirmedDismissals=0, confirmedLayoffs=12,
+            dismissalGround="production_economic")
+    # no dismissals: the case is closed at once
+    assert open_ids(api, case_id) == ["ut_close"]
+    es.complete(ready(es, case_id, "ut_close")["id"], {**CLOSE, "contactDate": "2025-09-29"})
+    done = case(api, case_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "no_dismissals")
+    assert cases_of(api, P5W) == []
+
+
+def test_unlisted_worker_reminder_escalation_and_ark_not_activated(
+        api: Api, es: Api, mgmt: Api, drain: Drain, test_clock: Any) -> None:
+    lead = api.user("es_lead", ["staff"], ["employer_services_lead"])
+    # sites in Joensuu (jns) and Lieksa (pka); the expert finds the change large for the area
+    case_id = notified(api, test_clock, "2025-09-01", siteMunicipalityCodes=["167", "422"])
+    es.complete(ready(es, case_id, "ut_employer_contact")["id"],
+                {**CONTACT, "contactDate": "2025-09-01", "largeForArea": True})
+    at(test_clock, "2025-09-29")
+    message(api, "NegotiationsResultNotified", {"changeCaseId": "M-2025-000001"},
+            **{**RESULT, "employees": [WORKERS[0]]})
+    drain()
+    assert case(api, case_id)["data"]["infoTeams"] == ["ps_jns", "ps_pka"]
+    assert len(sent(api, case_id)["ChangeSecurityWorkerListed"]) == 1
+    # management decides not to activate the structural-change measures
+    mgmt.complete(ready(mgmt, case_id, "ut_ark_assessment")["id"], {
+        "arkActivate": False, "requestTemDesignation": False,
+        "reasoning": "25 irtisanottua; alueen palvelut riittävät ilman toimistoa."})
+    assert cases_of(api, P5B) == []
+    assert case(api, case_id)["data"].get("arkActivated") is not True
+
+    # An unlisted worker registers: the employer-services expert records the row
+    at(test_clock, "2025-10-06")
+    assert registered(api, "150585-904T", "C-000601", "2025-10-06") == [case_id]
+    row = ready(es, case_id, "ut_unlisted_worker")
+    assert case(api, case_id)["data"]["personalId"] == "150585-904T"
+    es.complete(row["id"], {"personalId": "150585-904T", "name": "Eero Esimerkki",
+                            "employmentStartDate": "2015-04-01",
+                            "dismissalNoticeDate": "2025-10-01", "noticePeriodMonths": 3,
+                            "employmentEndDate": "2026-01-01", "consentToContact": True,
+                            "dismissalGround": "production_economic"})
+    workers = worker_cases(api)
+    unlisted = workers["150585-904T"]
+    # ... whose worker case starts as registered: context to P6 at once, no wait
+    assert (unlisted["status"], unlisted["data"]["outcome"]) == ("completed", "registered")
+    assert (unlisted["data"]["ageAtNotice"], unlisted["data"]["eligible55"]) == (40, False)
+    assert thrown(api, unlisted["id"], "ChangeSecurityContext") == [{"customerId": "C-000601"}]
+
+    # The info session is not held by its due date (2025-10-13): the lead is told
+    fire_at(test_clock, drain, "2025-10-14", "00:00")
+    assert notes(lead, "Muutosturvan infotilaisuus myöhässä") == []
+    drain()
+    assert len(notes(lead, "Muutosturvan infotilaisuus myöhässä")) == 1
+
+    # W-a (55+) has not registered: reminder 10 days before 2025-12-01, at 08:00
+    w_a = workers[W_A]["id"]
+    fire_at(test_clock, drain, "2025-11-21", "08:00")
+    assert "ChangeSecurityRegistrationReminder" not in sent(api, w_a)
+    drain()
+    [reminder] = sent(api, w_a)["ChangeSecurityRegistrationReminder"]
+    assert reminder["data"]["to"] == "jobseeker"
+    # ... and the wait ends 30 days after max(employment end, deadline) = 2025-12-31
+    assert case(api, w_a)["data"]["registrationWaitUntil"] == "2025-12-31"
