@@ -808,3 +808,34 @@ def test_part_time_jobseeker_has_no_conversation_schedule(
     assert message(api, "JobSearchEnded", "C-000609", endReason="not_renewed",
                    endDate="2025-09-05") == [case_id]
     assert case(api, case_id)["status"] == "completed"
+
+
+def test_g2_self_referral_not_eligible_reaches_the_open_job_search_case(
+        alku: Api, api: Api, drain: Any, test_clock: Any) -> None:
+    """P7 G2 with a real P6 case: the customer's job-search case in Juuka (basic services)
+    stores the TYM outcome that arrives while TYM is not responsible and notes its team."""
+    ps_pka = api.user("ps_pka_1", ["staff"], ["ps_pka"])
+    tym_officer = api.user("tym_pka_1", ["staff"], ["tym"])
+    juuka = {**JOENSUU, "customerId": "C-000702", "personalId": "120770-902J",
+             "municipalityCode": "176", "jobSearchStartDate": "2025-04-01"}
+    case_id = routed_basic(alku, api, test_clock, juuka, first_meeting(
+        "2025-04-02", meetingType="initial_interview", meetingMode="phone",
+        routing="basic_placement", responsibleOfficer="ps_pka_1"), "2025-04-02")
+    at(test_clock, "2025-04-07")
+    tym_id = int(tym_officer.start("tym_support", {
+        "customerId": "C-000702", "municipalityCode": "176", "referralSource": "self",
+        "reason": "Asiakas hakeutuu itse monialaiseen palveluun terveyssyistä.",
+        "isJobseeker": True})["id"])
+    tym_officer.complete(ready(tym_officer, tym_id, "ut_prepare_referral")["id"], {
+        "clientInformed": True, "startedBy": "manual", "proposedMeetingDate": "2025-04-15"})
+    at(test_clock, "2025-04-15", "10:00")
+    tym_officer.complete(ready(tym_officer, tym_id, "ut_initial_team")["id"], {
+        "initialTeamDate": "2025-04-15", "meetingMode": "video",
+        "attendees": ["tym_officer", "social_worker"], "decision": "not_eligible",
+        "reasoning": "Ei monialaisen tuen tarvetta, peruspalvelut riittävät."})
+    assert case(api, tym_id)["data"]["outcome"] == "not_accepted"
+    drain()
+    data = case(api, case_id)["data"]
+    assert (data["strayTymOutcome"], data["processResponsibility"]) == ("not_accepted", "basic")
+    assert notes(ps_pka, "TYM päättyi")
+    assert ready(ps_pka, case_id, "ut_supplementary_conversation")["team"] == "ps_pka"
