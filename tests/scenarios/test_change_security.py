@@ -690,3 +690,45 @@ def test_unlisted_worker_reminder_escalation_and_ark_not_activated(
     assert reminder["data"]["to"] == "jobseeker"
     # ... and the wait ends 30 days after max(employment end, deadline) = 2025-12-31
     assert case(api, w_a)["data"]["registrationWaitUntil"] == "2025-12-31"
+
+
+def test_p5b_other_area_early_close_no_designation_and_no_office(
+        api: Api, mgmt: Api, drain: Drain, test_clock: Any) -> None:
+    lead = api.user("es_lead", ["staff"], ["employer_services_lead"])
+    at(test_clock, "2025-10-20")
+    [ark_id] = message(api, "SuddenStructuralChangeActivated", changeCaseId="M-2025-000007",
+                       **SAHA, confirmedDismissals=150, siteMunicipalityCodes=["541"],
+                       requestTemDesignation=False)
+    mgmt.complete(ready(mgmt, ark_id, "ut_office_decision")["id"], {
+        **OFFICE, "officeMunicipalityCode": "541", "address": "Nurmeksenkatu 25, 75500 Nurmes",
+        "plannedClosingDate": "2026-01-31", "otherAreaAgreementNeeded": True})
+    assert sorted(open_ids(api, ark_id)) == ["ut_area_agreement", "ut_municipality_agreement"]
+    assert "ArmDesignationRequested" not in sent(api, ark_id)
+    for element in ("ut_area_agreement", "ut_municipality_agreement"):
+        mgmt.complete(ready(mgmt, ark_id, element)["id"], {
+            "agreementDate": "2025-10-20", "parties": "Nurmeksen kaupunki ja Kainuun alue"})
+    drain()
+    assert case(api, ark_id)["data"]["servicePoint"]["validTo"] == "2026-01-31"
+    # the first review (2025-12-03) ends the office early
+    fire_at(test_clock, drain, "2025-12-03", "08:00")
+    drain()
+    lead.complete(ready(lead, ark_id, "ut_office_review")["id"], {**REVIEW, "continue": False})
+    mgmt.complete(ready(mgmt, ark_id, "ut_office_close")["id"], {
+        "finalReport": "Irtisanotut työllistyivät nopeasti; toimisto suljettiin etuajassa."})
+    drain()
+    # the case waits for TEM's decision until the planned closing date, then ends
+    assert case(api, ark_id)["status"] == "waiting"
+    fire_at(test_clock, drain, "2026-01-31", "08:00")
+    drain()
+    done = case(api, ark_id)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "closed")
+    assert done["data"]["servicePoint"]["active"] is False
+    assert [r["reviewNo"] for r in done["data"]["reviews"]] == [1]
+
+    # management decides not to open an office
+    [other] = message(api, "SuddenStructuralChangeActivated", changeCaseId="M-2025-000008",
+                      **SAHA, confirmedDismissals=120, siteMunicipalityCodes=["422"])
+    mgmt.complete(ready(mgmt, other, "ut_office_decision")["id"],
+                  {"officeOpen": False, "otherAreaAgreementNeeded": False})
+    done = case(api, other)
+    assert (done["status"], done["data"]["outcome"]) == ("completed", "no_office")
