@@ -480,6 +480,25 @@ def test_b6_change_request_answered_reopens_the_assessment(
     assert case(api, p2)["data"]["status"] == "open"
 
 
+def test_b6_a_second_change_request_keeps_the_first_changes(
+        catalogue: Database, api: Api, es: Api, test_clock: Any) -> None:
+    p2, key = request_changes(es, test_clock)
+    at(test_clock, "2025-08-21")
+    assert to_placement(api, "TrialPlacementChanged", key, changes={"hoursPerDayMax": 5}) == [
+        p2]
+    at(test_clock, "2025-08-22")
+    es.complete(ready(es, p2, "ut_assess")["id"], {
+        "competitionDistortionRisk": "none", "dismissedWorkersCheck": "not_applicable",
+        "decision": "request_changes", "requestedChanges": "Tarkentakaa vielä tehtävänimike."})
+    at(test_clock, "2025-08-25")
+    assert to_placement(api, "TrialPlacementChanged", key, changes={
+        "taskTitle": "kahvila- ja keittiöavustaja"}) == [p2]
+    task = ready(es, p2, "ut_assess")
+    assert datetime.fromisoformat(task["due_at"]) == local("2025-08-27", "23:59:59")
+    data = case(api, p2)["data"]
+    assert (data["hoursPerDayMax"], data["taskTitle"]) == (5, "kahvila- ja keittiöavustaja")
+
+
 def test_b6_no_answer_withdraws_the_placement(catalogue: Database, api: Api, es: Api,
                                               drain: Drain, test_clock: Any) -> None:
     p2, key = request_changes(es, test_clock)
