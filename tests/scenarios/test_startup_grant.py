@@ -245,6 +245,7 @@ def test_d1_happy_grant_with_rectification_deadline_over_easter(
     [decision] = outbox(catalogue, case_id, "StartupGrantDecision")
     assert (decision["to"], decision["decision"], decision["rectificationDeadline"]) == \
         ("jobseeker", "grant", "2025-04-22")
+    assert "2025-04-22 mennessä (30 päivää" in decision["rectificationInstructions"]
     [basis] = outbox(catalogue, case_id, "StartupGrantPaymentBasis")
     assert (basis["to"], basis["channel"], basis["applicantMunicipalityCode"]) == \
         ("keha", "keha", "541")
