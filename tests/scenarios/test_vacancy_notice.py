@@ -495,6 +495,9 @@ def test_presentations_start_p3_and_fill_the_vacancy(
     at(test_clock, "2025-03-12", "10:00")
     assert post(api, "PositionsFilledByPresentation", vacancy_id, count=1) == [case_id]
     assert case(api, case_id)["data"]["status"] == "open"
+    # the employer changes the notice; the review is still open when the vacancy fills
+    assert post(api, "VacancyChanged", vacancy_id, changes={"startDate": "2025-04-01"})
+    ready(es, case_id, "ut_review_change")
     # the mid-search check asks for more presentations (a second P3 case)
     at(test_clock, "2025-03-17", "08:00")
     drain()
@@ -507,7 +510,8 @@ def test_presentations_start_p3_and_fill_the_vacancy(
     assert post(api, "PositionsFilledByPresentation", vacancy_id, count=1) == [case_id]
     data = case(api, case_id)["data"]
     assert (data["closeReason"], data["presentationsCount"]) == ("filled_by_presentation", 2)
-    assert cancelled(api, case_id) == []
+    assert cancelled(api, case_id) == ["ut_review_change"]
+    assert [t["element_id"] for t in api.tasks(case_id)] == ["ut_follow_up"]
 
 
 def test_the_mid_search_check_extends_the_deadline(
@@ -557,6 +561,11 @@ def test_a_cancelled_vacancy_with_further_needs_starts_p1_and_p3_again(
     assert (new["data"]["originCaseId"], new["data"]["jobTitle"]) == (vacancy_id, "sahatyöntekijä")
     [task] = api.tasks(new["id"])
     assert (task["element_id"], task["assignee"]) == ("ut_complete_start", "es_1")
+    refused = es.complete(task["id"], notice(applicationDeadline=None), expect=422)
+    assert fields(refused) == {"applicationDeadline"}
+    es.complete(task["id"], notice(applicationDeadline="2025-04-30"))
+    assert [t["element_id"] for t in api.tasks(new["id"])] == ["ut_check_notice"]
+    assert case(api, new["id"])["data"]["vacancyId"] != vacancy_id
     # ... and a P3 case without the closed vacancy
     [p3] = p_cases(api, "introduction_placement")
     assert (p3["data"]["vacancyId"], p3["data"]["unpublished"], p3["data"]["originCaseId"]) == (
@@ -573,7 +582,14 @@ def test_a_change_reviewed_without_republishing_then_removed_for_another_reason(
     drain()
     assert len(notified(catalogue, case_id)) == 3
     assert case(api, case_id)["data"].get("salaryInfo") is None
-    at(test_clock, "2025-03-05", "10:00")
+    # the mid-search check on 2025-03-17 needs nothing
+    at(test_clock, "2025-03-17", "08:00")
+    drain()
+    es.complete(ready(es, case_id, "ut_mid_search")["id"], {
+        "contactDate": "2025-03-17", "channel": "visit", "applicantsSufficient": "yes",
+        "action": "none"})
+    assert api.tasks(case_id) == []
+    at(test_clock, "2025-03-18", "10:00")
     assert post(api, "VacancyRemoved", vacancy_id, reason="other")
     assert case(api, case_id)["data"]["closeReason"] == "removed_other"
 
