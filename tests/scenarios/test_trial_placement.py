@@ -6,7 +6,9 @@ P2 takes every inbound message (`TrialPlacementChanged`, `TrialPlacementRemoved`
 `trialPlacementId`; P2b takes `TrialAgreementSigned` and `TrialInterrupted` by
 `trialAgreementId`. Each proposal that finds a free place starts one `trial_agreement` case
 through `TrialAgreementRequested`; P2b answers P2 with `TrialAgreementConcluded` or
-`TrialAgreementCancelled`.
+`TrialAgreementCancelled` (and tells the organiser with the outbound
+`TrialAgreementCancelledNotice`: a message name sent to an external party is not routed to
+cases, so the notice cannot share the name that P2 receives).
 
 `ServiceStarted` / `ServiceEnded` go to P6 (`jobseeker_service`) by `customerId`. These tests
 start no P6 case, so with or without the P6 model nothing takes them and each is kept as an
@@ -411,6 +413,9 @@ def test_b4_signature_timeout_over_the_holidays(
     assert [el for el, _, _ in sent_to(api, ta["id"], "TrialAgreementCancelled")] == [
         "mo_cancelled"]
     assert sent_to(api, ta["id"], "ServiceStarted") == []
+    [notice] = outbox(catalogue, ta["id"], "TrialAgreementCancelledNotice")
+    assert (notice["to"], notice["trialAgreementId"], notice["reason"]) == (
+        "employer", ta["business_key"], "unsigned")
     # ... P2's placesReserved returns to 0 and the placement stays open
     placement_case = case(api, p2)
     assert (placement_case["status"], placement_case["data"]["placesReserved"],
