@@ -4,6 +4,12 @@ Every state change writes an event in the same transaction as the change. Each e
 hash of the previous event of the same case (`prev_hash`) and its own hash over its content, so
 `verify_chain` finds an edited, inserted or deleted event. Events without a case (deployments,
 accounts) form one "system" chain.
+
+The hash covers a SHA-256 digest of the event's data (`data_digest`), and the digest is checked
+against the data, so any change to the data still breaks the chain. When a case's retention
+period ends (`engine.retention`) its events' data is pseudonymised: the digest stays, the chain
+still verifies, and only the purged data is no longer compared with it. The oldest events, from
+before the digest, hash their data directly.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ CASE_STARTED = "case_started"
 CASE_COMPLETED = "case_completed"
 CASE_CANCELLED = "case_cancelled"
 CASE_ERROR = "case_error"
+CASE_PURGED = "case_purged"
 TASK_READY = "task_ready"
 TASK_CLAIMED = "task_claimed"
 TASK_UNCLAIMED = "task_unclaimed"
@@ -44,14 +51,22 @@ MODEL_DEPLOYED = "model_deployed"
 _SYSTEM_CHAIN_LOCK = 0x76697274_61756474
 
 
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def data_digest(data: Any) -> str:
+    """The SHA-256 of an event's data, as its hash covers it."""
+    return hashlib.sha256(_canonical(data)).hexdigest()
+
+
 def _event_hash(prev: str | None, instance_id: int | None, at: datetime, type_: str,
                 actor: str | None, element_id: str | None, task_id: str | None,
-                data: Any) -> str:
-    body = json.dumps(
-        [prev, instance_id, at.isoformat(), type_, actor, element_id, task_id, data],
-        sort_keys=True, separators=(",", ":"), default=str,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+                data: Any, digest: str | None) -> str:
+    covered = data if digest is None else f"sha256:{digest}"
+    body = _canonical([prev, instance_id, at.isoformat(), type_, actor, element_id, task_id,
+                       covered])
+    return hashlib.sha256(body).hexdigest()
 
 
 def record(
@@ -84,9 +99,10 @@ def record(
             select(Event.hash).where(Event.instance_id.is_(None)).order_by(Event.id.desc()).limit(1)
         )
     instance_id = instance.id if instance is not None else None
-    digest = _event_hash(prev, instance_id, at, type, actor, element_id, task_id, data)
+    content = data_digest(data)
+    digest = _event_hash(prev, instance_id, at, type, actor, element_id, task_id, data, content)
     event = Event(instance_id=instance_id, at=at, type=type, actor=actor, element_id=element_id,
-                  task_id=task_id, data=data, prev_hash=prev, hash=digest)
+                  task_id=task_id, data=data, data_digest=content, prev_hash=prev, hash=digest)
     session.add(event)
     if instance is not None:
         instance.last_event_hash = digest
@@ -143,6 +159,8 @@ def verify_chain(session: Session) -> BrokenEvent | None:
         instance_id: last_hash for instance_id, last_hash in session.execute(
             select(ProcessInstance.id, ProcessInstance.last_event_hash)
             .where(ProcessInstance.last_event_hash.is_not(None)))}
+    purged = set(session.scalars(select(ProcessInstance.id)
+                                 .where(ProcessInstance.purged_at.is_not(None))))
     heads: dict[int | None, str | None] = {}
     last_ids: dict[int | None, int] = {}
     reached: set[int | None] = set()
@@ -151,9 +169,12 @@ def verify_chain(session: Session) -> BrokenEvent | None:
         if ev.prev_hash != expected_prev:
             return BrokenEvent(ev.id, ev.instance_id, "link to the previous event is broken")
         digest = _event_hash(ev.prev_hash, ev.instance_id, ev.at, ev.type, ev.actor,
-                             ev.element_id, ev.task_id, ev.data)
+                             ev.element_id, ev.task_id, ev.data, ev.data_digest)
         if digest != ev.hash:
             return BrokenEvent(ev.id, ev.instance_id, "content does not match its hash")
+        if ev.data_digest is not None and ev.instance_id not in purged \
+                and data_digest(ev.data) != ev.data_digest:
+            return BrokenEvent(ev.id, ev.instance_id, "data does not match its digest")
         heads[ev.instance_id] = ev.hash
         last_ids[ev.instance_id] = ev.id
         if ev.instance_id is not None and case_heads.get(ev.instance_id) == ev.hash:

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.authorization import Principal
+from engine.bpmn_xml import parse_xml
 from engine.errors import NotFound
 from engine.models import Event, HumanTask, MessageSubscription, ProcessInstance, Timer
-from engine.specs import parse_xml
 
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 _STEP_EVENTS = (audit.STEP_COMPLETED, audit.TIMER_FIRED, audit.MESSAGE_RECEIVED,

@@ -25,6 +25,7 @@ from sqlalchemy import Select, delete, func, insert, select, union
 from sqlalchemy.orm import Session
 
 from engine import case_context
+from engine.bpmn_xml import process_property
 from engine.models import CaseKey, ProcessInstance
 
 #: Form formats whose fields are keys.
@@ -39,9 +40,6 @@ MAX_VALUES = 100
 MAX_RESULTS = 1000
 #: Statuses of a case that is over (runner.FINAL; not imported, the runner imports this).
 _FINAL = ("completed", "cancelled")
-_SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-_CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-_BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 # ---------------------------------------------------------------- which fields are keys
@@ -80,13 +78,9 @@ def key_fields(process_id: str, specs: Iterable[Any], forms: dict[str, Any],
 
 def search_keys_property(root: etree._Element, process_id: str) -> list[str]:
     """The fields named by the process's `searchKeys` property in a BPMN document."""
-    ns = {"bpmn": _BPMN_NS, "spiffworkflow": _SPIFF_NS, "camunda": _CAMUNDA_NS}
-    values = root.xpath(
-        "//bpmn:process[@id=$pid]/bpmn:extensionElements/*/*[local-name()='property']"
-        "[@name=$name]/@value", namespaces=ns, pid=process_id, name=SEARCH_KEYS_PROPERTY)
     names = []
-    for value in values:
-        names.extend(n.strip() for n in str(value).split(",") if n.strip().isidentifier())
+    for value in process_property(root, process_id, SEARCH_KEYS_PROPERTY):
+        names.extend(n.strip() for n in value.split(",") if n.strip().isidentifier())
     return names
 
 

@@ -157,7 +157,11 @@ class ProcessInstance(Base):
     """A case: one running or finished process instance."""
 
     __tablename__ = "process_instances"
-    __table_args__ = (Index("ix_instances_process_status", "process_id", "status"),)
+    __table_args__ = (
+        Index("ix_instances_process_status", "process_id", "status"),
+        #: The retention purge: finished cases by end time.
+        Index("ix_process_instances_status_ended", "status", "ended_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
@@ -173,6 +177,8 @@ class ProcessInstance(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the retention period ran out and the case's personal data was pseudonymised.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Hash of the newest audit event of this case: the head of its hash chain.
     last_event_hash: Mapped[str | None] = mapped_column(String(64))
     #: The case's business key (e.g. V-2025-000001), when its model assigns one.
@@ -250,6 +256,10 @@ class Event(Base):
     element_id: Mapped[str | None] = mapped_column(String(255))
     task_id: Mapped[str | None] = mapped_column(String(36))
     data: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    #: SHA-256 of `data`; the event's hash covers this digest, not the data itself, so that a
+    #: purge can pseudonymise the data and the chain still verifies. None on the oldest events
+    #: (their hash covers the data).
+    data_digest: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

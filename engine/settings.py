@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     forms_dir: Path = PROJECT_ROOT / "forms"
     #: Largest BPMN/DMN/form file accepted at deploy.
     max_model_bytes: int = 5 * 1024 * 1024
+    #: Days a finished case keeps its personal data when its model names no `retentionDays`
+    #: (unset: kept); see engine/retention.py.
+    retention_days: int | None = None
+    #: Seconds between the scheduler's retention purges.
+    retention_interval: float = 3600.0
     #: Largest file attached to a form on the pages.
     max_upload_bytes: int = 10 * 1024 * 1024
     #: Named HTTP endpoints that the `http_call` service operation may call: {name: URL}.

@@ -1,4 +1,5 @@
-"""The scheduler: hands due timers and outbox rows to the workers, and sends due reminders.
+"""The scheduler: hands due timers and outbox rows to the workers, sends due reminders, and
+now and then purges finished cases whose retention period ran out (`engine.retention`).
 
 Several schedulers may run at once: each claim takes rows with SKIP LOCKED (PostgreSQL) or the
 write lock (SQLite) plus a lease, so nothing is handed out twice while a worker has it.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
-from engine import clock_sync, work
+from engine import clock_sync, retention, work
 from engine.db import Database
 from engine.settings import Settings
 from workers.actors import Actors
@@ -26,6 +28,14 @@ class Scheduler:
         self.settings = settings
         self.actors = actors
         self._stop = threading.Event()
+        self._next_purge = 0.0
+
+    def purge_if_due(self) -> int:
+        """Every `settings.retention_interval` seconds, one batch of the retention purge."""
+        if time.monotonic() < self._next_purge:
+            return 0
+        self._next_purge = time.monotonic() + self.settings.retention_interval
+        return self.db.unit_of_work(lambda s: retention.purge_due(s))
 
     def run_round(self) -> int:
         """One round; returns how many items it moved."""
@@ -42,6 +52,7 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 moved = self.run_round()
+                self.purge_if_due()
             except Exception:  # the database may be restarting: try again next round
                 log.exception("scheduler round failed")
                 moved = 0

@@ -89,7 +89,9 @@ def test_editing_one_event_breaks_the_chain_at_that_event(
     broken = _verify(db)
     assert broken is not None
     assert (broken.event_id, broken.instance_id) == (target.id, case_id)
-    assert "hash" in broken.reason
+    # The hash covers the data through its digest: edited data no longer matches the digest.
+    assert broken.reason == ("data does not match its digest" if "data" in change
+                             else "content does not match its hash")
 
 
 def test_deleting_an_event_breaks_the_chain_at_the_next_event_of_that_case(
