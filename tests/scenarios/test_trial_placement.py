@@ -381,6 +381,47 @@ def test_b3_an_earlier_trial_at_the_same_organiser_counts(
     assert case(api, second["id"])["data"]["days"] == 63
 
 
+def test_b3_total_limit_and_a_municipality_s_same_task_rule(
+        catalogue: Database, api: Api, es: Api, ps: Api, drain: Drain,
+        test_clock: Any) -> None:
+    # Given C-000202 completed a 120-day trial at the association
+    _, _, first = to_draft(api, es, ps, drain, test_clock)
+    at(test_clock, "2025-08-26")
+    ps.complete(ready(ps, first["id"], "ut_draft_agreement")["id"],
+                agreement(endDate="2025-12-29"))
+    sign(api, test_clock, first["business_key"], "organiser", "2025-08-27")
+    sign(api, test_clock, first["business_key"], "jobseeker", "2025-08-27")
+    at(test_clock, "2025-12-30", "08:00:01")
+    drain()
+    ps.complete(ready(ps, first["id"], "ut_outcome")["id"], {
+        "completed": "completed", "organiserFeedbackReceived": True, "nextStep": "further_trial"})
+
+    # When the municipality of Polvijärvi offers a placement and C-000202 is proposed
+    p2, key = start_manual(es, test_clock, "2025-12-30", businessId="7654321-2",
+                           organiserName="Polvijärven kunta", organiserType="municipality",
+                           availableFrom="2026-01-05", availableUntil="2026-12-31",
+                           hoursPerDayMax=8)
+    publish(es, drain, test_clock, p2, "2025-12-31")
+    assert propose(ps, key) == [p2]
+    ta = newest_agreement(api)
+    assert (ta["data"]["priorDaysSameOrganiser"], ta["data"]["priorDaysTotal"]) == (0, 120)
+    task = ready(ps, ta["id"], "ut_draft_agreement")
+    # Then 300 days more are over 365 in total
+    refused = ps.complete(task["id"], agreement(startDate="2026-01-05", endDate="2026-10-31"),
+                          expect=422)
+    [problem] = refused.json()["detail"]
+    assert (problem["field"], problem["message_en"].split(" (")[0]) == (
+        "endDate", "over 365 trial days in total")
+    # ... 208 days of the same task as before are over 183 with the same municipality
+    same_task = agreement(startDate="2026-01-05", endDate="2026-07-31", sameTaskAsPrevious=True)
+    [problem] = ps.complete(task["id"], same_task, expect=422).json()["detail"]
+    assert (problem["field"], problem["message_en"].split(" (")[0]) == (
+        "endDate", "over 183 days with the same organiser")
+    # ... but allowed for another task: a municipality may offer up to 12 months
+    ps.complete(task["id"], {**same_task, "sameTaskAsPrevious": False})
+    assert case(api, ta["id"])["data"]["days"] == 208
+
+
 # ---------------------------------------------------------------- B4
 
 
