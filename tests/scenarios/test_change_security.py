@@ -23,8 +23,17 @@ How the models work around the platform:
   variable `servicePoint`, as no script can create reference data (test marked xfail).
 
 Platform gaps (strict xfails): a form rule cannot compare two numbers, so F5c.2's
-`totalCost ≤ cs55TrainingMaxPayMultiple × monthlyPay` is no 422; no script function can create
-a service point in the reference data.
+`totalCost ≤ cs55TrainingMaxPayMultiple × monthlyPay` is no 422 (the model records it as
+`planWithinPayLimit`); no script function can create a service point in the reference data.
+
+Spec rules left out for lack of platform support (no acceptance scenario names them): F5.2's
+per-row `employmentStartDate < dismissalNoticeDate ≤ employmentEndDate` and
+`employees.length ≤ confirmedDismissals` (a form bound cannot refer to a sibling in the same
+array item, and no bound compares counts); F5.4's warning when `sessionDate` is after the
+earliest `employmentEndDate` (forms have no warnings); F5.6's computed counts of registered /
+55+ eligible workers and trainings (no script can read other cases); F5c.2's `endDate >
+startDate` per part (same sibling limit; every part must end within cs55TrainingMaxMonths of
+the first start, which covers the last part's rule).
 """
 
 from __future__ import annotations
