@@ -345,6 +345,15 @@ def test_e3_small_case_result_reminder_and_no_worker_cases(
                                      "confirmedLayoffs": 0,
                                      "dismissalGround": "production_economic"}, expect=422)
     assert fields(answer) == {"contactDate", "channel"}
+    # an employee row with a wrong henkilötunnus, notice before the result and no consent -> 422
+    bad_row = {**worker("010594Y9033", "Väärä Tunnus", "2010-01-01"),
+               "dismissalNoticeDate": "2025-11-13", "consentToContact": False}
+    answer = es.complete(ask["id"], {"contactDate": "2025-11-24", "channel": "phone",
+                                     "resultDate": "2025-11-14", "confirmedDismissals": 6,
+                                     "confirmedLayoffs": 0, "dismissalGround": "other",
+                                     "employees": [bad_row]}, expect=422)
+    assert fields(answer) == {"employees.0.personalId", "employees.0.dismissalNoticeDate",
+                              "employees.0.consentToContact"}
     # When completed with 6 dismissals, resultDate 2025-11-14 and no employee list
     es.complete(ask["id"], {"contactDate": "2025-11-24", "channel": "phone",
                             "resultDate": "2025-11-14", "confirmedDismissals": 6,
