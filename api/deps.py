@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -11,6 +12,13 @@ from engine import accounts
 from engine.authorization import Principal
 from engine.db import Database
 from engine.errors import NotAuthenticated
+
+#: Ids are the database's BIGINT and model versions its INTEGER: a larger number is refused as
+#: invalid input (422) instead of failing in the database driver (500).
+MAX_ID = 2**63 - 1
+MAX_VERSION = 2**31 - 1
+Id = Annotated[int, Ge(1), Le(MAX_ID)]
+Version = Annotated[int, Ge(1), Le(MAX_VERSION)]
 
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/token")
 

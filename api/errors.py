@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import (
@@ -25,6 +26,57 @@ from engine.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class ErrorAnswer(BaseModel):
+    """An error answer: what went wrong, in words."""
+
+    detail: str
+
+
+class Problem(BaseModel):
+    """One problem of refused input: the field's path (request or form data), or the file,
+    element and line (a deployment)."""
+
+    model_config = ConfigDict(extra="allow")
+    message: str
+    field: str | None = None
+    file: str | None = None
+    element_id: str | None = None
+    line: int | None = None
+
+
+class ProblemsAnswer(BaseModel):
+    """Refused input, one entry per problem."""
+
+    detail: list[Problem]
+
+
+class NotMigratableAnswer(BaseModel):
+    """A case that cannot move to the asked version, and why."""
+
+    migratable: bool
+    reason: str
+
+
+_HEADER = {"schema": {"type": "string"}, "required": True}
+_ANSWERS: dict[int, dict[str, Any]] = {
+    400: {"model": ErrorAnswer, "description": "The request body cannot be parsed"},
+    401: {"model": ErrorAnswer, "description": "No valid bearer token (or wrong password)",
+          "headers": {"WWW-Authenticate": _HEADER}},
+    403: {"model": ErrorAnswer, "description": "The user may not do this"},
+    404: {"model": ErrorAnswer, "description": "Not found (or not visible to the user)"},
+    409: {"model": ErrorAnswer, "description": "The target's state does not allow this"},
+    422: {"model": ProblemsAnswer, "description": "Invalid input, one problem per field"},
+    429: {"model": ErrorAnswer, "description": "Too many failed logins",
+          "headers": {"Retry-After": _HEADER}},
+}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route declares in OpenAPI (`responses=`), shaped as the handlers
+    below shape them."""
+    return {status: _ANSWERS[status] for status in statuses}
 
 _STATUS: list[tuple[type[VirtaError], int]] = [
     (NotFound, 404),

@@ -41,7 +41,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     api = APIRouter(prefix="/api")
     api.include_router(health.router)
     api.include_router(auth.router)
-    secured = APIRouter(dependencies=[Depends(get_principal)])
+    secured = APIRouter(dependencies=[Depends(get_principal)], responses=errors.answers(401))
     for module in (process_models, process_instances, tasks, messages, incidents,
                    notifications, accounts):
         secured.include_router(module.router)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
+from api.errors import answers
 from engine import accounts
 from engine.authorization import require_admin
 from engine.models import Team, User, UserTeam
@@ -39,7 +40,7 @@ def list_teams(db: DbDep, principal: CurrentPrincipal) -> list[dict[str, str]]:
                 for t in session.scalars(select(Team).order_by(Team.id))]
 
 
-@router.post("/teams", status_code=201)
+@router.post("/teams", status_code=201, responses=answers(400, 403, 409, 422))
 def create_team(body: TeamCreate, db: DbDep, principal: CurrentPrincipal) -> dict[str, str]:
     """Add a team (admin)."""
     require_admin(principal)
@@ -55,7 +56,7 @@ def _user_dict(session: Session, user: User) -> dict[str, Any]:
             "language": user.language}
 
 
-@router.get("/users")
+@router.get("/users", responses=answers(403))
 def list_users(db: DbDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """Every user (admin)."""
     require_admin(principal)
@@ -64,7 +65,7 @@ def list_users(db: DbDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
                 for u in session.scalars(select(User).order_by(User.username))]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=answers(400, 403, 409, 422))
 def create_user(body: UserCreate, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Add a user with roles and teams (admin)."""
     require_admin(principal)

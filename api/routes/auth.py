@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPrincipal, DbDep
+from api.errors import answers
 from engine import accounts
 from engine.errors import NotAuthenticated
 from engine.settings import get_settings
@@ -27,7 +28,7 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
-@router.post("/token")
+@router.post("/token", responses=answers(400, 401, 422, 429))
 def issue_token(body: TokenRequest, db: DbDep) -> TokenResponse:
     """Log in with a username and password; answers a bearer token."""
     ttl = timedelta(minutes=get_settings().token_ttl_minutes)
@@ -42,7 +43,7 @@ def issue_token(body: TokenRequest, db: DbDep) -> TokenResponse:
     return TokenResponse(access_token=token, expires_in=int(ttl.total_seconds()))
 
 
-@router.post("/logout")
+@router.post("/logout", responses=answers(401))
 def logout(request: Request, db: DbDep, principal: CurrentPrincipal) -> dict[str, str]:
     """Invalidate the bearer token used for this request."""
     token = request.headers.get("authorization", "").partition(" ")[2]

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentPrincipal, DbDep
+from api.deps import CurrentPrincipal, DbDep, Id
+from api.errors import answers
 from engine import runner
 from engine.authorization import require_case_change
 from engine.models import Incident
@@ -27,9 +28,9 @@ def incident_to_dict(i: Incident) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", responses=answers(422))
 def list_incidents(db: DbDep, principal: CurrentPrincipal, status: str = "open",
-                   instance_id: int | None = None) -> list[dict[str, Any]]:
+                   instance_id: Id | None = None) -> list[dict[str, Any]]:
     """Incidents, newest first (open ones unless `status` says otherwise)."""
     query = select(Incident).where(Incident.status == status).order_by(Incident.id.desc())
     if instance_id is not None:
@@ -38,8 +39,8 @@ def list_incidents(db: DbDep, principal: CurrentPrincipal, status: str = "open",
         return [incident_to_dict(i) for i in session.scalars(query.limit(1000))]
 
 
-@router.post("/{incident_id}/retry")
-def retry(incident_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.post("/{incident_id}/retry", responses=answers(403, 404, 409, 422))
+def retry(incident_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Run the failed step again (or redeliver the message)."""
     require_case_change(principal)
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentPrincipal, DbDep
+from api.deps import MAX_ID, MAX_VERSION, CurrentPrincipal, DbDep, Id
+from api.errors import ErrorAnswer, NotMigratableAnswer, answers
 from engine import audit, case_access, case_keys, case_migration, runner, starting, views
 from engine.authorization import require_case_change
 from engine.models import ProcessInstance
@@ -19,11 +20,11 @@ router = APIRouter(prefix="/process-instances", tags=["cases"])
 
 class StartRequest(BaseModel):
     process_id: str = Field(min_length=1, max_length=255)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     data: dict[str, Any] | None = None
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=answers(400, 403, 404, 409, 422))
 def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Start a case of a process model (latest version unless one is given)."""
     def work(session: Session) -> dict[str, Any]:
@@ -35,12 +36,12 @@ def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[st
     return db.unit_of_work(work)
 
 
-@router.get("")
+@router.get("", responses=answers(422))
 def list_cases(
     db: DbDep, principal: CurrentPrincipal,
     process_id: str | None = None, status: str | None = None,
     search: str | None = Query(None, max_length=255),
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID),
 ) -> list[dict[str, Any]]:
     """The cases the caller may see, newest first, filtered by process and status; `search`
     finds the cases whose business key or any case key (a Y-tunnus, a customer id, ...) equals
@@ -61,16 +62,16 @@ def list_cases(
         ]
 
 
-@router.get("/{instance_id}")
-def get_case(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{instance_id}", responses=answers(404, 422))
+def get_case(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A case with its current data and ready tasks."""
     with db.reading() as session:
         return views.instance_to_dict(
             session, case_access.get_visible(session, principal, instance_id), principal)
 
 
-@router.post("/{instance_id}/cancel")
-def cancel(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.post("/{instance_id}/cancel", responses=answers(403, 404, 409, 422))
+def cancel(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Cancel a case."""
     require_case_change(principal)
 
@@ -81,8 +82,8 @@ def cancel(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str
     return db.unit_of_work(work)
 
 
-@router.get("/{instance_id}/history")
-def history(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{instance_id}/history", responses=answers(404, 422))
+def history(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Every event of a case, oldest first."""
     with db.reading() as session:
         case_access.get_visible(session, principal, instance_id)
@@ -90,12 +91,15 @@ def history(instance_id: int, db: DbDep, principal: CurrentPrincipal) -> dict[st
 
 
 class MigrateRequest(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     dry_run: bool = False
 
 
-@router.post("/{instance_id}/migrate")
-def migrate(instance_id: int, body: MigrateRequest, db: DbDep, principal: CurrentPrincipal
+@router.post("/{instance_id}/migrate", responses={
+    **answers(400, 403, 404, 422),
+    409: {"model": NotMigratableAnswer | ErrorAnswer,
+          "description": "The case cannot move to this version (or changed meanwhile)"}})
+def migrate(instance_id: Id, body: MigrateRequest, db: DbDep, principal: CurrentPrincipal
             ) -> dict[str, Any]:
     """Move a case to another version of its model (process owners); 409 if it cannot."""
     return db.unit_of_work(lambda s: case_migration.migrate_case(

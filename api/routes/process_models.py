@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentPrincipal, DbDep
+from api.deps import CurrentPrincipal, DbDep, Version
+from api.errors import answers
 from engine import deploy
 from engine.authorization import require_deploy
 from engine.models import ProcessVersion
@@ -29,7 +30,7 @@ def version_to_dict(pv: ProcessVersion) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=answers(400, 403, 409, 422))
 async def deploy_models(
     db: DbDep, principal: CurrentPrincipal,
     files: Annotated[list[UploadFile] | None,
@@ -54,7 +55,7 @@ def list_models(db: DbDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
         return [version_to_dict(pv) for pv in deploy.latest_versions(session)]
 
 
-@router.get("/{process_id}/versions")
+@router.get("/{process_id}/versions", responses=answers(404, 422))
 def list_versions(process_id: str, db: DbDep, principal: CurrentPrincipal
                   ) -> list[dict[str, Any]]:
     """Every version of a process model, oldest first, with who deployed it and when."""
@@ -67,8 +68,8 @@ def list_versions(process_id: str, db: DbDep, principal: CurrentPrincipal
 
 
 @router.get("/{process_id}/versions/{version}/bpmn", response_class=Response,
-            responses={200: {"content": {"application/xml": {}}}})
-def version_bpmn(process_id: str, version: int, db: DbDep, principal: CurrentPrincipal
+            responses={200: {"content": {"application/xml": {}}}, **answers(404, 422)})
+def version_bpmn(process_id: str, version: Version, db: DbDep, principal: CurrentPrincipal
                  ) -> Response:
     """The BPMN XML of a version."""
     with db.reading() as session:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentPrincipal, DbDep
+from api.deps import MAX_ID, CurrentPrincipal, DbDep, Id
+from api.errors import answers
 from engine import runner, tasks, views
 from engine.models import HumanTask
 
@@ -20,12 +21,12 @@ class CompleteRequest(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.get("")
+@router.get("", responses=answers(422))
 def list_tasks(
     db: DbDep, principal: CurrentPrincipal,
-    instance_id: int | None = None, lane: str | None = None, team: str | None = None,
+    instance_id: Id | None = None, lane: str | None = None, team: str | None = None,
     assignee: str | None = None, status: str = "ready",
-    limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0),
+    limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0, le=MAX_ID),
 ) -> list[dict[str, Any]]:
     """Tasks the caller may see, filtered; ready ones unless `status` says otherwise."""
     query = select(HumanTask).where(HumanTask.status == status)
@@ -45,28 +46,28 @@ def list_tasks(
         return [views.task_to_dict(t) for t in session.scalars(query)]
 
 
-@router.get("/{task_id}")
+@router.get("/{task_id}", responses=answers(404, 422))
 def get_task(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A task with its form definition and instructions."""
     with db.reading() as session:
         return tasks.task_detail(session, task_id=task_id, principal=principal)
 
 
-@router.post("/{task_id}/claim")
+@router.post("/{task_id}/claim", responses=answers(403, 404, 409, 422))
 def claim(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Take the task; 409 if someone else holds it."""
     return db.unit_of_work(lambda s: views.task_to_dict(
         runner.claim_task(s, task_id=task_id, principal=principal)))
 
 
-@router.post("/{task_id}/unclaim")
+@router.post("/{task_id}/unclaim", responses=answers(403, 404, 409, 422))
 def unclaim(task_id: str, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Give the task back to its team; 409 if someone else holds it."""
     return db.unit_of_work(lambda s: views.task_to_dict(
         runner.unclaim_task(s, task_id=task_id, principal=principal)))
 
 
-@router.post("/{task_id}/complete")
+@router.post("/{task_id}/complete", responses=answers(400, 403, 404, 409, 422))
 def complete(task_id: str, body: CompleteRequest, db: DbDep, principal: CurrentPrincipal
              ) -> dict[str, Any]:
     """Complete the task with form data; answers the case."""
