@@ -311,6 +311,11 @@ def test_e2_late_notification_is_counted_and_the_case_runs_as_e1(
     contact = ready(es, case_id, "ut_employer_contact")
     assert datetime.fromisoformat(contact["due_at"]) == local("2025-09-11", "23:59:59")
     es.complete(contact["id"], {**CONTACT, "contactDate": "2025-09-09"})
+    # W-a registers before the result: kept as an unmatched-message incident
+    at(test_clock, "2025-09-22")
+    assert registered(api, W_A, "C-000501", "2025-09-22") == []
+    [early] = [i for i in api.get("/api/incidents").json()
+               if i["details"]["name"] == "ChangeSecurityJobseekerRegistered"]
     # ... and otherwise as E1: the result by businessId (the employer has no case id)
     at(test_clock, "2025-09-29")
     assert message(api, "NegotiationsResultNotified", {"businessId": VANERI["businessId"]},
@@ -318,6 +323,11 @@ def test_e2_late_notification_is_counted_and_the_case_runs_as_e1(
     drain()  # the invitation to personal services is a service call
     assert open_ids(api, case_id) == ["ut_info_session"]
     assert sorted(worker_cases(api)) == sorted([W_A, W_B, W_C])
+    # retried after the result, the early registration reaches W-a's case
+    api.post(f"/api/incidents/{early['id']}/retry")
+    w_a = case(api, worker_cases(api)[W_A]["id"])
+    assert (w_a["status"], w_a["data"]["outcome"], w_a["data"]["registeredAt"]) == \
+        ("completed", "registered", "2025-09-22T09:30:00+03:00")
     assert case(api, case_id)["data"]["notifiedInTime"] is False
 
 
