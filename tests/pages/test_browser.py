@@ -119,13 +119,36 @@ def page(chromium: Any) -> Iterator[Any]:
 
 
 def log_in(page: Any, url: str, username: str) -> None:
+    """Log in with the keyboard only: Tab past the skip link and the language switch."""
     page.goto(f"{url}/")
     assert page.url.endswith("/login")
     shoot(page, f"login-{username}")
-    page.get_by_label("Käyttäjätunnus").fill(username)
-    page.get_by_label("Salasana").fill(f"{username}-password")
-    page.get_by_role("button", name="Kirjaudu sisään").click()
+    field = page.get_by_label("Käyttäjätunnus")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if field.evaluate("element => element === document.activeElement"):
+            break
+    assert field.evaluate("element => element === document.activeElement")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(f"{username}-password")
+    page.keyboard.press("Enter")
     page.wait_for_url("**/tasks")
+
+
+def assert_every_input_is_labelled(page: Any) -> None:
+    """Each visible input, list and text area has a <label for> or an aria-label; choices are
+    grouped in a fieldset with a legend."""
+    inputs = page.locator("main input:not([type=hidden]), main select, main textarea")
+    assert inputs.count() > 0
+    for index in range(inputs.count()):
+        element = inputs.nth(index)
+        input_id = element.get_attribute("id")
+        labelled = input_id and page.locator(f'label[for="{input_id}"]').count() == 1
+        assert labelled or element.get_attribute("aria-label"), element.evaluate(
+            "element => element.outerHTML")
+    for index in range(page.locator("main fieldset").count()):
+        assert page.locator("main fieldset").nth(index).locator("legend").count() >= 1
 
 
 def test_an_employer_services_worker_records_and_checks_a_vacancy(server: str,
@@ -157,6 +180,7 @@ def test_an_employer_services_worker_records_and_checks_a_vacancy(server: str,
     expect(page.locator("#f-businessId")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#f-jobTitle")).to_have_value("sahatyöntekijä")  # kept
     expect(page.locator("#error-summary")).to_be_focused()
+    assert_every_input_is_labelled(page)
     shoot(page, "start-form-invalid-business-id")
 
     page.fill("#f-businessId", "7654321-2")
@@ -218,6 +242,7 @@ def test_another_team_finds_the_next_task_completes_it_and_sees_the_path(
     page.fill("#f-servicePointCode", "SP-260")
     page.locator('input[name="planReviewed"][value="true"]').check()
     page.fill("#f-jobSearchObligationPerMonth", "4")
+    assert_every_input_is_labelled(page)
     shoot(page, "task-initial-interview")
     page.get_by_role("button", name="Merkitse tehtävä tehdyksi").click()
     page.wait_for_url("**/tasks?notice=completed")
