@@ -22,9 +22,10 @@ How the models work around the platform:
   rounds); its temporary service point `SP-TMP-nnn` (nnn = the ARM case number) is the case
   variable `servicePoint`, as no script can create reference data (test marked xfail).
 
-Platform gaps (strict xfails): a form rule cannot compare two numbers, so F5c.2's
-`totalCost ≤ cs55TrainingMaxPayMultiple × monthlyPay` is no 422 (the model records it as
-`planWithinPayLimit`); no script function can create a service point in the reference data.
+F5c.2's `totalCost ≤ cs55TrainingMaxPayMultiple × monthlyPay` is an `x-validate` rule on
+`totalCost` (422); the model also records it as `planWithinPayLimit`.
+Platform gap (strict xfail): no script function can create a service point in the reference
+data.
 
 Spec rules left out for lack of platform support (no acceptance scenario names them): F5.2's
 per-row `employmentStartDate < dismissalNoticeDate ≤ employmentEndDate` and
@@ -441,9 +442,6 @@ def test_e4_training_plan_limits(api: Api, cg: Api, drain: Drain, test_clock: An
         ("change_security_training", "2026-05-29", "completed")
 
 
-@pytest.mark.xfail(strict=True, reason="platform gap: a form rule cannot compare two numbers "
-                   "(totalCost <= cs55TrainingMaxPayMultiple x monthlyPay); x-min/x-max "
-                   "bounds are dates only")
 def test_e4_training_cost_above_two_months_pay_is_refused(
         api: Api, cg: Api, test_clock: Any) -> None:
     p5c = training_case(api, cg, test_clock)
@@ -451,6 +449,10 @@ def test_e4_training_cost_above_two_months_pay_is_refused(
     answer = cg.complete(plan["id"], {**PLAN, "totalCost": 9000.00}, expect=None)
     assert answer.status_code == 422
     assert fields(answer) == {"totalCost"}
+    [problem] = answer.json()["detail"]
+    assert problem["message_en"] == "The total cost of the training may be at most two months' pay"
+    assert ready(cg, p5c, "ut_training_plan")["id"] == plan["id"]  # nothing changed
+    assert "totalCost" not in case(api, p5c)["data"]
 
 
 def test_p5c_reminder_escalation_interruption_and_negative_statement(
