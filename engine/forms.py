@@ -5,6 +5,7 @@ No I/O: callers load form files and pass the parsed JSON in.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -58,12 +59,27 @@ class FieldError:
     """One validation problem; ``field`` is a dotted path ("children.0.name"), "" for the root.
 
     ``message_en`` is the English text of a model author's message (``x-message-en`` of an
-    ``x-validate`` rule), when ``message`` is the author's Finnish one.
+    ``x-validate`` rule), when ``message`` is the author's Finnish one. ``rule`` and ``limit``
+    name the schema keyword that failed and its value (``minimum``, 18), so that a page can word
+    the message in its own language.
     """
 
     field: str
     message: str
     message_en: str | None = None
+    rule: str | None = dataclasses.field(default=None, compare=False)
+    limit: Any = dataclasses.field(default=None, compare=False)
+
+    def problem(self) -> dict[str, Any]:
+        """The problem as the API answers it: field and message, and what is known besides."""
+        answer: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.message_en is not None:
+            answer["message_en"] = self.message_en
+        if self.rule is not None:
+            answer["rule"] = self.rule
+            if self.limit is not None:
+                answer["limit"] = self.limit
+        return answer
 
 
 @dataclass(frozen=True)
@@ -246,7 +262,9 @@ def _errors_of(error: ValidationError) -> Iterator[FieldError]:
             if name not in known and not any(re.search(p, name) for p in patterns or {}):
                 yield FieldError(_join([*path, name]), "is not allowed")
     else:
-        yield FieldError(_join(path), _message(error))
+        limit = error.validator_value
+        yield FieldError(_join(path), _message(error), rule=str(error.validator),
+                         limit=limit if isinstance(limit, int | float | str) else None)
 
 
 def _walk(schema: Any, value: Any, path: tuple) -> Iterator[tuple[tuple, dict, Any]]:
@@ -419,13 +437,17 @@ def _extra_errors(schema: dict, data: dict, previous: dict) -> Iterator[FieldErr
         if iso is None:
             continue
         if isinstance(sub.get("x-min"), str) and iso < sub["x-min"]:
-            yield FieldError(_join(path), f"must be on or after {sub['x-min']}")
+            yield FieldError(_join(path), f"must be on or after {sub['x-min']}", rule="x-min",
+                             limit=sub["x-min"])
         if isinstance(sub.get("x-max"), str) and iso > sub["x-max"]:
-            yield FieldError(_join(path), f"must be on or before {sub['x-max']}")
+            yield FieldError(_join(path), f"must be on or before {sub['x-max']}", rule="x-max",
+                             limit=sub["x-max"])
         if isinstance(sub.get("x-exclusiveMin"), str) and iso <= sub["x-exclusiveMin"]:
-            yield FieldError(_join(path), f"must be after {sub['x-exclusiveMin']}")
+            yield FieldError(_join(path), f"must be after {sub['x-exclusiveMin']}",
+                             rule="x-exclusiveMin", limit=sub["x-exclusiveMin"])
         if isinstance(sub.get("x-exclusiveMax"), str) and iso >= sub["x-exclusiveMax"]:
-            yield FieldError(_join(path), f"must be before {sub['x-exclusiveMax']}")
+            yield FieldError(_join(path), f"must be before {sub['x-exclusiveMax']}",
+                             rule="x-exclusiveMax", limit=sub["x-exclusiveMax"])
 
 
 def validate_form_data(

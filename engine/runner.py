@@ -33,13 +33,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import accounts, audit, case_context, case_keys, clock, outbox, reference_data
+from engine import audit, candidates, case_context, case_keys, clock, outbox, reference_data
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import get_version, load_bundle
 from engine.errors import FormInvalid, InputInvalid, InvalidTransition, NotFound, TaskNotReady
 from engine.forms import (
-    FieldError,
     FormDefinition,
     bound_expressions,
     check_rules,
@@ -371,9 +370,10 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
         spec = task.task_spec
         meta = task_meta(spec)
         try:
-            team = _team_for(case, task, meta)
+            teams = _teams_for(case, task, meta)
+            team = teams[0] if teams else None
             due = _due_for(case, task, meta)
-            assignee = _assignee_for(case, task, meta, team)
+            assignee = _assignee_for(case, task, meta, teams)
         except Exception as exc:  # a model's expression: the case stops with an incident
             task._set_state(TaskState.ERROR)
             failure = _Failure(spec.bpmn_id, f"team, due date or assignee of the task failed: "
@@ -384,33 +384,36 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
             id=task_id, instance_id=row.id, element_id=spec.bpmn_id, name=spec.bpmn_name,
             lane=spec.lane, team=team, form_key=meta.form_key if form else None,
             assignee=assignee, due_at=due, status="ready", created_at=clock.now(),
+            candidates=candidates.rows_for(team, teams),
         ))
         audit.record(session, type=audit.TASK_READY, actor=case.actor, instance=row,
                      element_id=spec.bpmn_id, task_id=task_id,
                      data={"name": spec.bpmn_name, "lane": spec.lane, "team": team,
-                           "assignee": assignee, "due_at": due.isoformat() if due else None})
+                           "assignee": assignee, "due_at": due.isoformat() if due else None,
+                           **({"candidates": teams} if len(teams) > 1 else {})})
     return failure
 
 
-def _team_for(case: _Case, task: Any, meta: Any) -> str | None:
-    name: str | None = task.task_spec.lane
+def _teams_for(case: _Case, task: Any, meta: Any) -> list[str]:
+    """The task's candidate teams, its primary team first: candidateTeam (a name, a list or
+    comma-separated names) or candidateGroups, else the lane's team."""
+    names: list[str] = []
     if meta.team_expr:
-        value = case.wf.script_engine.evaluate(task, meta.team_expr)
-        name = str(value) if value not in (None, "") else name
+        names = candidates.team_names(case.wf.script_engine.evaluate(task, meta.team_expr))
     elif meta.team_literal:
-        name = meta.team_literal
-    if name is None:
-        return None
-    return accounts.team_id_for(case.session, name)
+        names = candidates.team_names(meta.team_literal)
+    if not names and task.task_spec.lane is not None:
+        names = [task.task_spec.lane]
+    return candidates.team_ids(case.session, names)
 
 
 
 
 
-def _assignee_for(case: _Case, task: Any, meta: Any, team: str | None) -> str | None:
-    """The user an assignee expression names, when that user may work on the task's team.
+def _assignee_for(case: _Case, task: Any, meta: Any, teams: list[str]) -> str | None:
+    """The user an assignee expression names, when that user may work on the task's teams.
 
-    An empty value, an unknown user, or a user outside the team leaves the task to the team.
+    An empty value, an unknown user, or a user outside the teams leaves the task to the team.
     """
     if not meta.assignee_expr:
         return None
@@ -420,7 +423,7 @@ def _assignee_for(case: _Case, task: Any, meta: Any, team: str | None) -> str | 
     user = case.session.scalar(select(User).where(User.username == str(value), User.active))
     if user is None:
         return None
-    if team is not None and case.session.get(UserTeam, (user.id, team)) is None:
+    if teams and not any(case.session.get(UserTeam, (user.id, t)) is not None for t in teams):
         return None
     return user.username
 
@@ -626,14 +629,7 @@ def check_form(form: FormDefinition, data: dict[str, Any], *, context: dict[str,
         errors = sorted([*errors, *check_rules(form.schema, data, evaluate, skip=errors)],
                         key=lambda e: e.field)
     if errors:
-        raise FormInvalid([_field_problem(e) for e in errors])
-
-
-def _field_problem(error: FieldError) -> dict[str, Any]:
-    problem: dict[str, Any] = {"field": error.field, "message": error.message}
-    if error.message_en is not None:
-        problem["message_en"] = error.message_en
-    return problem
+        raise FormInvalid([e.problem() for e in errors])
 
 
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:

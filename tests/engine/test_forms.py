@@ -427,3 +427,17 @@ def test_date_bounds_inside_array_items_are_reported_with_dotted_paths():
     assert validate_form_data(form, data) == [
         FieldError("periods.1.start", "must be on or after 2025-01-01")
     ]
+
+
+def test_a_problem_names_the_rule_and_its_limit_so_pages_can_word_it() -> None:
+    form = FormDefinition({"type": "object", "properties": {
+        "count": {"type": "integer", "minimum": 1},
+        "start": {"type": "string", "format": "date", "x-min": "2025-03-01"}}})
+
+    problems = [e.problem() for e in validate_form_data(form, {"count": 0,
+                                                               "start": "2025-02-28"})]
+
+    assert problems == [
+        {"field": "count", "message": "must be at least 1", "rule": "minimum", "limit": 1},
+        {"field": "start", "message": "must be on or after 2025-03-01", "rule": "x-min",
+         "limit": "2025-03-01"}]
