@@ -93,8 +93,17 @@ def prune(workflow: BpmnWorkflow) -> int:
     that still have live branches, and what a waiting join still looks at (the last task of each
     branch, and the cancelled join tokens whose data it has yet to merge). Other finished tasks
     go: a finished leaf under a finished parent is dropped, and a finished task with one child
-    under a finished parent is cut out of the chain. A finished case is left as it is. The price:
-    SpiffWorkflow's `reset_from_task_id` cannot go back to a dropped task.
+    under a finished parent is cut out of the chain if that child is finished too. A finished
+    case is left as it is. The price: SpiffWorkflow's `reset_from_task_id` cannot go back to a
+    dropped task.
+
+    Pruning must never change the data a task goes on with. SpiffWorkflow merges the parent's
+    data into a task each time the task is updated until it has run: a predicted task when it
+    becomes ready, a waiting timer, message or event-based gateway on every refresh and when it
+    fires, a sub-process task when it starts. Cutting the task above an unfinished one would
+    re-hang it on an older ancestor, and it would then take that ancestor's (older) values. So
+    only a finished task ever gets a new parent; an unfinished one keeps its finished parent
+    (one extra task per open task, so the tree stays flat).
     """
     if workflow.is_completed():
         return 0
@@ -134,6 +143,10 @@ def _prunable(wf: Any, task: Any) -> bool:
     if task is wf.task_tree or parent is None or parent is wf.task_tree:
         return False
     if len(task._children) > 1:
+        return False
+    # Cutting the task re-hangs its child on `parent`: only a finished child no longer reads its
+    # parent's data (see `prune`).
+    if task._children and not wf.tasks[task._children[0]].has_state(_DONE):
         return False
     # COMPLETED or CANCELLED only: a task in ERROR is "finished" to SpiffWorkflow, but a retry
     # runs it again, so it must stay.
