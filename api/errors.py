@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import (
@@ -123,6 +124,15 @@ async def _stale(_request: Request, _exc: Exception) -> JSONResponse:
                         status_code=409)
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot store or compare: on PostgreSQL a NUL character in a text,
+    # which SQLite takes. The request's fault, not the server's.
+    assert isinstance(exc, DataError)
+    log.warning("the database refused a value: %s", exc.orig)
+    return JSONResponse({"detail": [{"field": "", "message": "a value the database cannot "
+                                     "store (such as a NUL character)"}]}, status_code=422)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -133,4 +143,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(VirtaError, _virta_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StaleDataError, _stale)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -92,3 +92,11 @@ def test_no_route_declares_fastapis_own_validation_answer() -> None:
     # FastAPI declares 422 as {"detail": [{"loc", "msg", "type"}]} unless a route says
     # otherwise; Virta answers {"detail": [{"field", "message"}]} (api/errors.py).
     assert "HTTPValidationError" not in APP.openapi()["components"]["schemas"]
+
+
+def test_a_nul_character_is_refused_input_not_a_server_error(admin: Api) -> None:
+    # PostgreSQL cannot store NUL in a text (SQLite can): found by the run above on PostgreSQL.
+    login = admin.post("/api/auth/token", None, json={"username": "\x00", "password": "x"})
+    assert login.status_code in {401, 422}, login.text
+    team = admin.post("/api/teams", None, json={"id": "t1", "name": "a\x00b"})
+    assert team.status_code in {201, 422}, team.text
