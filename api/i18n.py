@@ -77,6 +77,23 @@ def gettext(message: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
+def pgettext_noop(context: str, message: str) -> str:
+    """Mark a message with its context (`pgettext`) for extraction without translating it."""
+    return message
+
+
+def pgettext(context: str, message: str, **variables: Any) -> str:
+    """`message` in the current language, in `context` (one meaning of the same English)."""
+    text = translations(current_language()).pgettext(context, message)
+    return text % variables if variables else text
+
+
+def npgettext(context: str, singular: str, plural: str, n: int, **variables: Any) -> str:
+    """The singular or plural form for `n`, in `context`."""
+    text = translations(current_language()).npgettext(context, singular, plural, n)
+    return text % {"num": n, **variables}
+
+
 def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     """The singular or plural form for `n` in the current language."""
     text = translations(current_language()).ngettext(singular, plural, n)
@@ -94,7 +111,7 @@ def _local(value: datetime) -> datetime:
 
 
 def format_day(value: date | datetime | str | None) -> str:
-    """A date for people (`24.3.2025` / `Mar 24, 2025`); '' for nothing."""
+    """A date for people, `d.M.yyyy` in both languages (UI-TERMS §8); '' for nothing."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -104,12 +121,12 @@ def format_day(value: date | datetime | str | None) -> str:
             return value
     if isinstance(value, datetime):
         value = _local(value).date()
-    return format_date(value, format="medium" if current_language() == "en" else "d.M.yyyy",
-                       locale=Locale.parse(current_language()))
+    return format_date(value, format="d.M.yyyy", locale=Locale.parse(current_language()))
 
 
 def format_moment(value: datetime | str | None) -> str:
-    """A date and time in Helsinki time for people; '' for nothing."""
+    """A date and time in Helsinki time for people: `5.3.2025 klo 14.30`, in English
+    `5.3.2025 14:30` (24-hour clock, no offset); '' for nothing."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -117,7 +134,8 @@ def format_moment(value: datetime | str | None) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return format_datetime(_local(value), format="short", tzinfo=HELSINKI,
+    pattern = "d.M.yyyy H:mm" if current_language() == "en" else "d.M.yyyy 'klo' H.mm"
+    return format_datetime(_local(value), format=pattern, tzinfo=HELSINKI,
                            locale=Locale.parse(current_language()))
 
 

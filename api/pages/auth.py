@@ -27,7 +27,7 @@ from engine.settings import get_settings
 
 router = page_router()
 
-WRONG_LOGIN = gettext_noop("Wrong username or password.")
+WRONG_LOGIN = gettext_noop("Login failed. Check your username and password.")
 LOCKED_OUT = gettext_noop("Too many failed logins. Try again in %(minutes)s minutes.")
 #: Errors that other login routes (api/pages/oidc.py) send back as `/login?error=<key>`.
 LOGIN_ERRORS = {

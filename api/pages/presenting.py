@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.i18n import gettext, gettext_noop, localized
+from api.i18n import format_day, format_number, gettext, gettext_noop, localized, ngettext
 from engine.deploy import load_bundle
 from engine.models import ProcessInstance, ProcessVersion
 from engine.tasks import mask_personal_ids
@@ -88,11 +88,48 @@ PLATFORM_MESSAGES = (
     gettext_noop("the file is empty"),
     gettext_noop("the file content does not match its type"),
 )
+#: Problems worded from the failed rule and its limit (`engine.forms.FieldError.problem`).
+_BY_RULE = {
+    "minimum": gettext_noop("The value must be at least %(limit)s."),
+    "maximum": gettext_noop("The value must be at most %(limit)s."),
+    "exclusiveMinimum": gettext_noop("The value must be greater than %(limit)s."),
+    "exclusiveMaximum": gettext_noop("The value must be less than %(limit)s."),
+    "x-min": gettext_noop("The date must be %(limit)s or later."),
+    "x-max": gettext_noop("The date must be %(limit)s or earlier."),
+    "x-exclusiveMin": gettext_noop("The date must be later than %(limit)s."),
+    "x-exclusiveMax": gettext_noop("The date must be earlier than %(limit)s."),
+    "enum": gettext_noop("Select one of the options."),
+    "pattern": gettext_noop("Invalid value."),
+    "const": gettext_noop("Invalid value."),
+}
+
+
+def _counted(rule: str, n: int) -> str | None:
+    if rule == "minLength":
+        return ngettext("Enter at least %(num)s character.", "Enter at least %(num)s characters.",
+                        n)
+    if rule == "maxLength":
+        return ngettext("Enter at most %(num)s character.", "Enter at most %(num)s characters.",
+                        n)
+    if rule == "minItems":
+        return ngettext("Give at least %(num)s item.", "Give at least %(num)s items.", n)
+    if rule == "maxItems":
+        return ngettext("Give at most %(num)s item.", "Give at most %(num)s items.", n)
+    return None
 
 
 def problem_text(problem: dict[str, Any]) -> str:
-    """A validation problem in the page's language."""
+    """A validation problem in the page's language: an author's message in its language, the
+    platform's worded from the failed rule, else its message translated."""
     message = str(problem.get("message", ""))
     if problem.get("message_en"):
         return str(localized(message, problem["message_en"]))
+    rule, limit = problem.get("rule"), problem.get("limit")
+    if isinstance(rule, str) and isinstance(limit, int) and not isinstance(limit, bool):
+        counted = _counted(rule, limit)
+        if counted:
+            return counted
+    if rule in _BY_RULE and (limit is not None or "%(limit)s" not in _BY_RULE[rule]):
+        shown = format_day(limit) if rule.startswith("x-") else format_number(limit)
+        return gettext(_BY_RULE[rule], limit=shown)
     return gettext(message)

@@ -18,8 +18,8 @@ from engine.errors import InvalidTransition, NotAllowed, NotAuthenticated, NotFo
 _PROBLEMS: list[tuple[type[Exception], int, str]] = [
     (CsrfRejected, 403, gettext_noop("The form had expired. Go back, reload the page and try "
                                      "again.")),
-    (NotAllowed, 403, gettext_noop("You may not do this.")),
-    (NotFound, 404, gettext_noop("The page was not found, or you may not see it.")),
+    (NotAllowed, 403, gettext_noop("You do not have permission to do this.")),
+    (NotFound, 404, gettext_noop("Page not found.")),
     (InvalidTransition, 409, gettext_noop("This can no longer be done: someone else has "
                                           "already acted on it.")),
 ]

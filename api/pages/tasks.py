@@ -34,12 +34,12 @@ router = page_router()
 
 PER_PAGE = 50
 NOTICES = {
-    "completed": gettext_noop("The task is done."),
-    "claimed": gettext_noop("You took the task."),
-    "unclaimed": gettext_noop("The task went back to the team."),
-    "reassigned": gettext_noop("The task was given to another member of the team."),
+    "completed": gettext_noop("The task is completed."),
+    "claimed": gettext_noop("The task has been assigned to you."),
+    "unclaimed": gettext_noop("The task has been released to the team."),
+    "reassigned": gettext_noop("The task has been reassigned."),
 }
-TAKEN = gettext_noop("Someone else has already done or taken this task.")
+TAKEN = gettext_noop("Someone else has already claimed this task.")
 
 
 def _date(text: str | None) -> date | None:
@@ -85,7 +85,8 @@ def _task_context(session: Session, task_id: str, principal: Principal) -> dict[
     return {
         "task": detail, "instance": {"id": instance.id, "business_key": instance.business_key},
         "facts": readable(instance.data or {}, schemas)[:12],
-        "members": worklist.team_members(session, detail["team"]) if detail["team"] else [],
+        "members": worklist.team_members(session, detail["candidate_teams"])
+        if detail["candidate_teams"] else [],
         "prefill": dict(instance.data or {}),
     }
 

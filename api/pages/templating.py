@@ -25,7 +25,8 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.install_gettext_callables(  # type: ignore[attr-defined]
-    i18n.gettext, i18n.ngettext, newstyle=True)
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext,
+    npgettext=i18n.npgettext)
 environment.filters.update(
     day=i18n.format_day, moment=i18n.format_moment, number=i18n.format_number,
 )
@@ -51,9 +52,10 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
     """The header's links (path, message id) that the user's roles may use."""
     if principal is None:
         return []
-    return [("/tasks", i18n.gettext_noop("Tasks")), ("/start", i18n.gettext_noop("Start a case")),
-            ("/cases", i18n.gettext_noop("Cases")),
-            ("/notifications", i18n.gettext_noop("Notifications"))]
+    return [("/tasks", i18n.pgettext_noop("nav", "Tasks")),
+            ("/start", i18n.pgettext_noop("nav", "Start a case")),
+            ("/cases", i18n.pgettext_noop("nav", "Cases")),
+            ("/notifications", i18n.pgettext_noop("nav", "Notifications"))]
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,

@@ -156,7 +156,7 @@ def test_an_employer_services_worker_records_and_checks_a_vacancy(server: str,
     from playwright.sync_api import expect
 
     log_in(page, server, "tp_eija")
-    page.get_by_role("link", name="Aloita asia").click()
+    page.get_by_role("link", name="Uusi asia").click()
     shoot(page, "start-list")
     page.locator('a[href="/start/vacancy_notice"]').click()
     deadline = (date.today() + timedelta(days=30)).isoformat()
@@ -172,10 +172,11 @@ def test_an_employer_services_worker_records_and_checks_a_vacancy(server: str,
     page.locator('input[name="employmentType"][value="permanent"]').check()
     page.locator('input[name="workingTime"][value="shift"]').check()
     page.fill("#f-applicationDeadline", deadline)
-    page.get_by_role("button", name="Aloita").click()
+    page.get_by_role("button", name="Käynnistä").click()
 
     error = page.locator("#f-businessId-error")
-    expect(error).to_have_text("ei ole kelvollinen Y-tunnus")
+    expect(error).to_have_text(
+        "Virheellinen Y-tunnus. Tarkista muoto (1234567-8) ja tarkistusnumero.")
     expect(page.locator("#f-businessId")).to_have_value("7654321-3")
     expect(page.locator("#f-businessId")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#f-jobTitle")).to_have_value("sahatyöntekijä")  # kept
@@ -184,7 +185,7 @@ def test_an_employer_services_worker_records_and_checks_a_vacancy(server: str,
     shoot(page, "start-form-invalid-business-id")
 
     page.fill("#f-businessId", "7654321-2")
-    page.get_by_role("button", name="Aloita").click()
+    page.get_by_role("button", name="Käynnistä").click()
     page.wait_for_url("**/tasks/*")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Check the notice")
     expect(page.locator(".facts")).to_contain_text("Kontiolahden Puu Oy")
@@ -192,9 +193,9 @@ def test_an_employer_services_worker_records_and_checks_a_vacancy(server: str,
 
     page.locator('input[name="decision"][value="accept"]').check()
     page.fill("#f-responsibleOfficer", "tp_eija")
-    page.get_by_role("button", name="Merkitse tehtävä tehdyksi").click()
+    page.get_by_role("button", name="Merkitse valmiiksi").click()
     page.wait_for_url("**/tasks?notice=completed")
-    expect(page.locator(".alert.success")).to_have_text("Tehtävä on tehty.")
+    expect(page.locator(".alert.success")).to_have_text("Tehtävä on valmis.")
     shoot(page, "tasks-after-check")
     # The next step is the worker's own, first contact with the employer: it appears once the
     # worker has run the service tasks in between (employer register, publishing).
@@ -244,7 +245,7 @@ def test_another_team_finds_the_next_task_completes_it_and_sees_the_path(
     page.fill("#f-jobSearchObligationPerMonth", "4")
     assert_every_input_is_labelled(page)
     shoot(page, "task-initial-interview")
-    page.get_by_role("button", name="Merkitse tehtävä tehdyksi").click()
+    page.get_by_role("button", name="Merkitse valmiiksi").click()
     page.wait_for_url("**/tasks?notice=completed")
 
     page.goto(f"{server}/cases/{case_id}")
@@ -257,8 +258,8 @@ def test_another_team_finds_the_next_task_completes_it_and_sees_the_path(
     expect(timeline).to_contain_text("(alku_sami)")
     shoot(page, "case-page")
 
-    page.get_by_role("link", name="English").click()
-    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    page.get_by_role("link", name="In English").click()
+    expect(page.get_by_role("heading", name="Case history")).to_be_visible()
     shoot(page, "case-page-english")
     assert httpx.get(f"{server}/static/js/diagram.js").status_code == 200
 

@@ -59,7 +59,7 @@ def test_a_wrong_password_shows_an_error_and_starts_no_session(api: Api, browser
     answer = pages.post("/login", {"username": "eija", "password": "wrong", "next": "/tasks"},
                         expect=401)
 
-    assert "Väärä käyttäjätunnus tai salasana." in answer.text
+    assert "Kirjautuminen epäonnistui. Tarkista käyttäjätunnus ja salasana." in answer.text
     assert "virta_session" not in answer.cookies
     assert pages.get("/tasks", expect=303).headers["location"].startswith("/login")
 
@@ -124,7 +124,8 @@ def test_a_refused_start_form_shows_the_error_inline_keeps_the_input_and_creates
 
     answer = _start(pages, BAD_Y, expect=422)
 
-    assert _field_error(answer.text, "f-businessId") == "ei ole kelvollinen Y-tunnus"
+    assert _field_error(answer.text, "f-businessId") == \
+        "Virheellinen Y-tunnus. Tarkista muoto (1234567-8) ja tarkistusnumero."
     assert f'value="{BAD_Y}"' in answer.text
     assert 'value="Pikes Oy"' in answer.text
     assert 'aria-invalid="true"' in answer.text
@@ -149,9 +150,9 @@ def test_the_task_form_shows_every_error_next_to_its_field_and_keeps_what_was_ty
     answer = pages.post(location, _details(jobTitle="", positionsCount="kaksi",
                                            **{"contacts.0.name": ""}), expect=422)
 
-    assert _field_error(answer.text, "f-jobTitle") == "on pakollinen tieto"
-    assert _field_error(answer.text, "f-positionsCount") == "pitää olla kokonaisluku"
-    assert _field_error(answer.text, "f-contacts-0-name") == "on pakollinen tieto"
+    assert _field_error(answer.text, "f-jobTitle") == "Tämä tieto on pakollinen."
+    assert _field_error(answer.text, "f-positionsCount") == "Anna kokonaisluku."
+    assert _field_error(answer.text, "f-contacts-0-name") == "Tämä tieto on pakollinen."
     assert 'value="kaksi"' in answer.text
     assert 'value="+358 40 123 4567"' in answer.text
     assert 'href="#f-jobTitle"' in answer.text  # the summary links to the field
@@ -230,7 +231,7 @@ def test_another_team_finds_the_next_task_completes_it_and_sees_the_case(
     case_id = intake.get("/api/process-instances",
                          params={"process_id": "page_intake"}).json()[0]["id"]
     case_page = second.get(f"/cases/{case_id}").text
-    assert "Valmis" in case_page  # status completed
+    assert "Päättynyt" in case_page  # status completed
     assert "Tehtävänimike" in case_page and "Hitsaaja" in case_page  # labelled data
     assert "Vuorotyö" in case_page  # a choice shown by its label
     assert "Tehtävä tehty" in case_page and "(sami)" in case_page  # the timeline
@@ -298,7 +299,7 @@ def test_the_task_list_counts_filters_sorts_and_pages(intake: Api, browser: Any,
     assert pages.get("/tasks?scope=team&page=2").text.count('href="/tasks/') == 3
     assert "3 tehtävää" in pages.get("/tasks?scope=team&municipality=276").text
     assert "1 tehtävä<" in pages.get("/tasks?scope=mine").text
-    assert "0 tehtävää" in pages.get("/tasks?scope=team&overdue=true").text
+    assert "Ei avoimia tehtäviä" in pages.get("/tasks?scope=team&overdue=true").text
 
     test_clock.set_offset(timedelta(days=10))
     # Ten days on, the 12-hour session has expired too.
@@ -328,7 +329,7 @@ def test_every_page_speaks_english_after_the_switch_and_finnish_by_default(
     pages = browser().login("eija")
     paths = ["/tasks", f"/tasks/{task['id']}", "/start", "/start/page_intake", "/cases",
              f"/cases/{case['id']}", "/notifications"]
-    finnish_nav = ("Tehtävät", "Aloita asia", "Ilmoitukset", "Kirjaudu ulos")
+    finnish_nav = ("Tehtävät", "Uusi asia", "Ilmoitukset", "Kirjaudu ulos")
     english_nav = ("Tasks", "Start a case", "Notifications", "Log out")
 
     for path in paths:

@@ -15,7 +15,7 @@ from engine.settings import PROJECT_ROOT
 
 LOCALES = PROJECT_ROOT / "api" / "locale"
 #: Words that are the same in every language: the product's name and the language switch.
-NOT_TRANSLATED = {"Virta", "English", "Suomeksi"}
+NOT_TRANSLATED = {"Virta", "In", "English", "Suomeksi"}
 #: HTML that macros write outside a tag (attributes of the tag they are called in).
 BOOLEAN_ATTRIBUTES = {"required", "readonly", "checked", "selected", "disabled", "aria-required",
                       "aria-invalid", "aria-describedby", "true"}
@@ -59,21 +59,32 @@ def test_the_literal_check_finds_text_outside_gettext() -> None:
     assert _untranslated(source) == ['aria-label="Kaavio"', "Tehtävät"]
 
 
-def _extracted() -> set[str]:
+Key = tuple[str | None, str]
+
+
+def _extracted() -> set[Key]:
+    """(context, message id) of every message the pages use."""
     method_map = [("api/**.py", "python"), ("api/templates/**.html", "jinja2")]
     options = {"api/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "gettext_noop": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "gettext_noop": None,
+                "pgettext": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3),
+                "pgettext_noop": ((1, "c"), 2)}
     messages = set()
-    for _, _, message, _, _ in extract_from_dir(str(PROJECT_ROOT), method_map, options,
-                                               keywords=keywords):
-        messages.add(message[0] if isinstance(message, tuple) else message)
+    for _, _, message, _, context in extract_from_dir(str(PROJECT_ROOT), method_map, options,
+                                                      keywords=keywords):
+        messages.add((context, message[0] if isinstance(message, tuple) else message))
     return messages
 
 
-def _catalog(language: str) -> dict[str, str | tuple[str, ...]]:
+def _catalog(language: str) -> dict[Key, str | tuple[str, ...]]:
     with (LOCALES / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
         catalog = read_po(po)
-    return {(m.id[0] if isinstance(m.id, tuple) else m.id): m.string for m in catalog if m.id}
+    return {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id): m.string
+            for m in catalog if m.id}
+
+
+def _translated(text: str | tuple[str, ...] | None) -> bool:
+    return bool(text) and (not isinstance(text, tuple) or all(text))
 
 
 def test_every_message_of_the_pages_has_a_finnish_translation() -> None:
@@ -81,12 +92,13 @@ def test_every_message_of_the_pages_has_a_finnish_translation() -> None:
     finnish = _catalog("fi")
 
     assert len(messages) > 100
-    assert sorted(m for m in messages if not finnish.get(m)) == []
+    assert ("nav", "Start a case") in messages and ("heading", "Start a case") in messages
+    assert sorted((m for m in messages if not _translated(finnish.get(m))), key=str) == []
 
 
 @pytest.mark.parametrize("language", ["fi", "en"])
 def test_translations_keep_their_placeholders(language: str) -> None:
-    for message, translation in _catalog(language).items():
+    for (_, message), translation in _catalog(language).items():
         for text in translation if isinstance(translation, tuple) else (translation,):
             assert set(PLACEHOLDER.findall(text)) <= set(PLACEHOLDER.findall(message)) | {"num"}, \
                 (message, text)
@@ -100,3 +112,17 @@ def test_the_catalogs_are_found_where_the_app_reads_them() -> None:
         assert i18n.gettext("My tasks") == "Omat tehtävät"
     with i18n.use_language("en"):
         assert i18n.gettext("My tasks") == "My tasks"
+
+
+def test_dates_times_and_numbers_follow_ui_terms() -> None:
+    from datetime import UTC, datetime
+
+    from api import i18n
+
+    moment = datetime(2025, 3, 5, 12, 30, tzinfo=UTC)  # 14.30 in Helsinki
+    with i18n.use_language("fi"):
+        assert (i18n.format_day("2025-03-05"), i18n.format_moment(moment),
+                i18n.format_number(2500.5)) == ("5.3.2025", "5.3.2025 klo 14.30", "2\xa0500,5")
+    with i18n.use_language("en"):
+        assert (i18n.format_day("2025-03-05"), i18n.format_moment(moment)) == \
+            ("5.3.2025", "5.3.2025 14:30")
