@@ -38,19 +38,22 @@ def _message(name: str) -> Callable[[Api, Drain, Any, int, int], None]:
     return send
 
 
-def _either(api: Api, drain: Drain, clock: Any, case_id: int, round_no: int) -> None:
+def _either(name: str) -> Callable[[Api, Drain, Any, int, int], None]:
     """Odd rounds end the event-based gateway with the message, even ones with the timer."""
-    if round_no % 2:
-        _message("GatewayReply")(api, drain, clock, case_id, round_no)
-    else:
-        _hour(api, drain, clock, case_id, round_no)
+    def wake(api: Api, drain: Drain, clock: Any, case_id: int, round_no: int) -> None:
+        if round_no % 2:
+            _message(name)(api, drain, clock, case_id, round_no)
+        else:
+            _hour(api, drain, clock, case_id, round_no)
+    return wake
 
 
 # process id -> (how a round's wait ends, the task the case goes on with after the wait)
 CASES: dict[str, tuple[Callable[[Api, Drain, Any, int, int], None], str]] = {
     "timer_loop": (_hour, "talk"),
     "message_loop": (_message("LoopReply"), "talk"),
-    "event_gateway_loop": (_either, "talk"),
+    "event_gateway_loop": (_either("GatewayReply"), "talk"),
+    "join_then_wait_loop": (_either("JoinReply"), "talk"),
     "subprocess_wait_loop": (_hour, "talk"),
     "loop_in_subprocess": (_hour, "plan"),
 }
@@ -116,7 +119,7 @@ def test_after_round_n_the_case_goes_on_with_round_n_data(
     pruned = _run(api, drain, test_clock, process_id)
     if process_id == "subprocess_wait_loop":
         assert [d["noted"] for d in pruned[:ROUNDS]] == list(range(1, ROUNDS + 1))
-    if process_id in ("message_loop", "event_gateway_loop"):
+    if process_id in ("message_loop", "event_gateway_loop", "join_then_wait_loop"):
         assert pruned[0]["answer"] == {"text": "reply 1"}
     final = pruned[-1]
     assert (final["round"], final["due"]) == (ROUNDS, _due(ROUNDS))
@@ -143,7 +146,7 @@ def test_pruning_keeps_a_waiting_loop_small(api: Api, drain: Drain, test_clock: 
     sizes = {}
     for round_no in range(1, 61):
         api.complete(_ready(api, case_id)["plan"], {"round": round_no, "due": _due(1)})
-        _either(api, drain, test_clock, case_id, round_no)
+        _either("GatewayReply")(api, drain, test_clock, case_id, round_no)
         api.complete(_ready(api, case_id)["talk"], {})
         if round_no in (10, 59):
             with db.reading() as s:
