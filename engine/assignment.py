@@ -1,4 +1,4 @@
-"""Handing a task to another member of its team."""
+"""Handing a task to another member of its teams."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from engine.models import HumanTask, ProcessInstance, User, UserTeam
 
 def reassign_task(session: Session, *, task_id: str, username: str,
                   principal: Principal) -> HumanTask:
-    """Give a ready task to `username`, who must be an active member of the task's team.
+    """Give a ready task to `username`, who must be an active member of one of the task's
+    candidate teams (its primary team or another, `engine.candidates`).
 
     A team member may pass on a task that is free or their own; a task someone else holds may
-    be passed on only by the team's lead (`<team>.lead`) or an admin.
+    be passed on only by a lead of one of those teams (`<team>.lead`) or an admin.
     """
     row = session.get(HumanTask, task_id, with_for_update=True)
     if row is None:
@@ -24,15 +25,17 @@ def reassign_task(session: Session, *, task_id: str, username: str,
     require_task_work(principal, row)
     if row.status != "ready":
         raise TaskNotReady(f"task {task_id} is {row.status}")
-    leads = principal.is_admin or f"{row.team}.lead" in principal.teams
+    teams = row.candidate_teams
+    leads = principal.is_admin or any(f"{t}.lead" in principal.teams for t in teams)
     if row.assignee not in (None, principal.username) and not leads:
         raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
     member = session.scalar(
         select(User.id).join(UserTeam, UserTeam.user_id == User.id)
-        .where(User.username == username, User.active.is_(True), UserTeam.team_id == row.team))
+        .where(User.username == username, User.active.is_(True), UserTeam.team_id.in_(teams))
+        .limit(1))
     if member is None:
-        raise InputInvalid([{"field": "assignee",
-                             "message": f"{username!r} is not a member of team {row.team!r}"}])
+        raise InputInvalid([{"field": "assignee", "message": f"{username!r} is not a member of "
+                             f"team {', '.join(repr(t) for t in teams) or 'None'}"}])
     if row.team is None:
         raise NotAllowed("a task without a team cannot be reassigned")
     if row.assignee != username:

@@ -41,14 +41,19 @@ SYSTEM = Principal(None, SYSTEM_ACTOR, frozenset({ADMIN}), frozenset())
 
 
 def can_work_on_task(principal: Principal, task: HumanTask) -> bool:
-    """Staff work on the tasks of their teams' lanes and on tasks assigned to them."""
+    """Staff work on the tasks of their teams (the task's primary team or another candidate
+    team, `engine.candidates`) and on tasks assigned to them."""
     if principal.is_admin:
         return True
     if AUDITOR in principal.roles and not (principal.roles & {STAFF, PROCESS_OWNER}):
         return False
     if task.assignee is not None and task.assignee == principal.username:
         return True
-    return task.team is not None and task.team in principal.teams
+    if not principal.teams:
+        return False
+    if task.team is not None and task.team in principal.teams:
+        return True
+    return any(c.team in principal.teams for c in task.candidates)
 
 
 def can_see_task(principal: Principal, task: HumanTask) -> bool:

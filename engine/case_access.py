@@ -1,7 +1,8 @@
 """Who may see a case, and what the case page shows of its path.
 
 Admins, auditors and process owners see every case. Staff see the cases they started and those
-with a task (open or done) of their teams, assigned to them or done by them.
+with a task (open or done) of their teams (its primary or another candidate team), assigned to
+them or done by them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from engine import audit
 from engine.authorization import Principal
 from engine.bpmn_xml import parse_xml
 from engine.errors import NotFound
-from engine.models import Event, HumanTask, MessageSubscription, ProcessInstance, Timer
+from engine.models import (
+    Event,
+    HumanTask,
+    MessageSubscription,
+    ProcessInstance,
+    TaskCandidate,
+    Timer,
+)
 
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 _STEP_EVENTS = (audit.STEP_COMPLETED, audit.TIMER_FIRED, audit.MESSAGE_RECEIVED,
@@ -29,7 +37,9 @@ def visible(principal: Principal) -> Any:
     touched = exists().where(
         HumanTask.instance_id == ProcessInstance.id,
         or_(HumanTask.team.in_(principal.teams), HumanTask.assignee == principal.username,
-            HumanTask.completed_by == principal.username))
+            HumanTask.completed_by == principal.username,
+            HumanTask.id.in_(select(TaskCandidate.task_id)
+                             .where(TaskCandidate.team.in_(principal.teams)))))
     return or_(ProcessInstance.started_by == principal.username, touched)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: JSON everywhere, JSONB on PostgreSQL so that it can be indexed.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -241,6 +241,28 @@ class HumanTask(Base):
     #: When the team was reminded of the coming due date, and alerted that it passed.
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The other teams that may see and work on it besides `team` (`engine.candidates`).
+    candidates: Mapped[list[TaskCandidate]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="TaskCandidate.team")
+
+    @property
+    def candidate_teams(self) -> list[str]:
+        """The task's teams: its primary `team` first, then the other candidates."""
+        others = [c.team for c in self.candidates if c.team != self.team]
+        return ([self.team] if self.team is not None else []) + others
+
+
+class TaskCandidate(Base):
+    """A team that may work on a task besides its primary `team`: the further ones its
+    candidateTeam / candidateGroups names, and those `add_candidate_team` adds."""
+
+    __tablename__ = "task_candidates"
+    #: The team task lists: the tasks of some teams (an index-only lookup of their ids).
+    __table_args__ = (Index("ix_task_candidates_team_task", "team", "task_id"),)
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    team: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class Event(Base):

@@ -8,6 +8,7 @@ first line of a template is the subject.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from engine import clock, outbox
 from engine.models import HumanTask, Notification, User, UserTeam
@@ -55,24 +56,29 @@ def render(kind: str, language: str, context: dict[str, Any]) -> tuple[str, str]
 def notify(
     session: Session, *, kind: str, context: dict[str, Any], team: str | None = None,
     username: str | None = None, instance_id: int | None = None, task_id: str | None = None,
+    teams: Sequence[str] = (),
 ) -> list[Notification]:
-    """Notify a team (each member by e-mail) or one user, in-app and by e-mail.
+    """Notify a team (each member by e-mail), several `teams` (one in-app row per team, one
+    mail per person even when they are in several) or one user, in-app and by e-mail.
 
     Raises `ValueError` for an unknown kind or when neither team nor user is given.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    if not team and not username:
+    audience = list(dict.fromkeys([*([team] if team else []), *(t for t in teams if t)]))
+    if not audience and not username:
         raise ValueError("a notification needs a team or a user")
     subject, body = render(kind, "fi", context)
     now = clock.now()
     rows: list[Notification] = []
     recipients: list[User] = []
-    if team:
-        rows.append(Notification(team_id=team, instance_id=instance_id, task_id=task_id,
+    for team_id in audience:
+        rows.append(Notification(team_id=team_id, instance_id=instance_id, task_id=task_id,
                                  kind=kind, subject=subject, body=body, created_at=now))
+    if audience:
         recipients += session.scalars(select(User).join(UserTeam, UserTeam.user_id == User.id)
-                                      .where(UserTeam.team_id == team, User.active)).all()
+                                      .where(UserTeam.team_id.in_(audience), User.active)
+                                      .order_by(User.id)).all()
     if username:
         user = session.scalar(select(User).where(User.username == username))
         if user is not None:
@@ -104,9 +110,10 @@ def task_context(task: HumanTask, base_url: str = "") -> dict[str, Any]:
             "team": task.team, "due_at": due, "link": f"{base_url}/tasks/{task.id}"}
 
 
-def _audience(task: HumanTask) -> dict[str, str | None]:
-    """Who hears about a task: its assignee when it has one, else its team."""
-    return {"username": task.assignee} if task.assignee else {"team": task.team}
+def _audience(task: HumanTask) -> dict[str, Any]:
+    """Who hears about a task: its assignee when it has one, else its candidate teams (its
+    primary team and the others, `engine.candidates`)."""
+    return {"username": task.assignee} if task.assignee else {"teams": task.candidate_teams}
 
 
 def send_due_reminders(session: Session, *, now: datetime | None = None,
@@ -116,7 +123,8 @@ def send_due_reminders(session: Session, *, now: datetime | None = None,
     sent = 0
     soon = session.scalars(select(HumanTask).where(
         HumanTask.status == "ready", HumanTask.reminded_at.is_(None),
-        HumanTask.due_at <= now + lead, HumanTask.due_at > now).limit(limit)).all()
+        HumanTask.due_at <= now + lead, HumanTask.due_at > now).limit(limit)
+        .options(selectinload(HumanTask.candidates))).all()
     for task in soon:
         task.reminded_at = now
         notify(session, kind="task_due_soon", context=task_context(task), **_audience(task),
@@ -124,7 +132,8 @@ def send_due_reminders(session: Session, *, now: datetime | None = None,
         sent += 1
     late = session.scalars(select(HumanTask).where(
         HumanTask.status == "ready", HumanTask.overdue_alerted_at.is_(None),
-        HumanTask.due_at <= now).limit(limit)).all()
+        HumanTask.due_at <= now).limit(limit)
+        .options(selectinload(HumanTask.candidates))).all()
     for task in late:
         task.overdue_alerted_at = now
         task.reminded_at = task.reminded_at or now

@@ -2,7 +2,8 @@
 
 Two kinds:
 - *case operations* run inside the transaction that completes the service task, with the
-  session: `notify` (in-app and e-mail notification) and `render_document`.
+  session: `notify` (in-app and e-mail notification), `render_document` and
+  `add_candidate_team` (another team may work on an open user task, `engine.candidates`).
 - *external operations* run in a worker outside any transaction, and may fail and be retried:
   `http_call` (an HTTP endpoint named in `VIRTA_HTTP_ENDPOINTS`). Deployments and tests may
   register more with `register_external`.
@@ -21,7 +22,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session
 
-from engine import clock, notifications
+from engine import candidates, clock, notifications
 from engine.models import Document, ProcessInstance
 from engine.settings import get_settings
 
@@ -118,4 +119,5 @@ def _http_call(*, endpoint: str, method: str = "POST", path: str = "",
 
 _in_case["notify"] = _notify
 _in_case["render_document"] = _render_document
+_in_case["add_candidate_team"] = candidates.add_candidate_team
 _external["http_call"] = _http_call

@@ -211,7 +211,7 @@ def task_meta(task_spec: Any) -> TaskMeta:
         if groups.startswith("${") and groups.endswith("}"):
             team_expr = groups[2:-1]
         else:
-            team_literal = groups.split(",")[0].strip()
+            team_literal = groups  # comma-separated: the first is the primary team
     due = props.get("dueDate")
     camunda_due = ext.get("camunda:dueDate")
     if due is None and camunda_due:

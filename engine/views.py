@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from engine.authorization import Principal, can_see_task
 from engine.models import HumanTask, ProcessInstance
@@ -16,7 +16,7 @@ def instance_to_dict(session: Session, row: ProcessInstance, principal: Principa
     """The public shape of a case (`GET /api/process-instances/{id}`)."""
     tasks = session.scalars(select(HumanTask).where(
         HumanTask.instance_id == row.id, HumanTask.status == "ready").order_by(HumanTask.created_at)
-    ).all()
+        .options(selectinload(HumanTask.candidates))).all()
     visible = [t for t in tasks if principal is None or can_see_task(principal, t)]
     return {
         "id": row.id, "process_id": row.process_id, "version": row.version,
@@ -29,10 +29,12 @@ def instance_to_dict(session: Session, row: ProcessInstance, principal: Principa
 
 
 def task_to_dict(t: HumanTask) -> dict[str, Any]:
-    """The public shape of a task (`GET /api/tasks`)."""
+    """The public shape of a task (`GET /api/tasks`); `team` is its primary team,
+    `candidate_teams` every team that may work on it (that one first)."""
     return {
         "id": t.id, "instance_id": t.instance_id, "element_id": t.element_id, "name": t.name,
-        "lane": t.lane, "team": t.team, "assignee": t.assignee,
+        "lane": t.lane, "team": t.team, "candidate_teams": t.candidate_teams,
+        "assignee": t.assignee,
         "due_at": t.due_at.isoformat() if t.due_at else None, "status": t.status,
         "form_key": t.form_key, "created_at": t.created_at.isoformat(),
         "completed_at": t.completed_at.isoformat() if t.completed_at else None,

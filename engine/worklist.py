@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import candidates, clock
 from engine.authorization import Principal
 from engine.models import HumanTask, ProcessInstance, ReferenceItem, User, UserTeam
 
@@ -58,7 +58,8 @@ class Page:
 
 
 def _visible(principal: Principal) -> Any:
-    return or_(HumanTask.team.in_(principal.teams), HumanTask.assignee == principal.username)
+    """The ready tasks of the principal's teams (primary or other candidate team) and theirs."""
+    return candidates.visible(principal, "ready")
 
 
 def _scoped(query: Select, principal: Principal, scope: str) -> Select:
@@ -75,7 +76,7 @@ def _municipality() -> Any:
 
 def _filtered(query: Select, filters: Filters, now: datetime) -> Select:
     if filters.team:
-        query = query.where(HumanTask.team == filters.team)
+        query = query.where(candidates.of_teams([filters.team], "ready"))
     if filters.process_id:
         query = query.where(ProcessInstance.process_id == filters.process_id)
     if filters.municipality:
@@ -113,11 +114,14 @@ def task_page(session: Session, principal: Principal, filters: Filters, *, sort:
         total=total, mine=counts[MINE], team=counts[TEAM])
 
 
-def team_members(session: Session, team: str) -> list[str]:
-    """Usernames of a team's active members, for reassigning its tasks."""
+def team_members(session: Session, team: str | list[str]) -> list[str]:
+    """Usernames of the active members of a team (or of several: a task's candidate teams),
+    for reassigning its tasks."""
+    teams = [team] if isinstance(team, str) else team
     return list(session.scalars(
         select(User.username).join(UserTeam, UserTeam.user_id == User.id)
-        .where(UserTeam.team_id == team, User.active.is_(True)).order_by(User.username)))
+        .where(UserTeam.team_id.in_(teams), User.active.is_(True))
+        .group_by(User.username).order_by(User.username)))
 
 
 def municipalities(session: Session) -> list[tuple[str, str]]:

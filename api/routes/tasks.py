@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from api.deps import MAX_ID, CurrentPrincipal, DbDep, Id
 from api.errors import answers
-from engine import runner, tasks, views
+from engine import candidates, runner, tasks, views
 from engine.models import HumanTask
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -34,14 +34,14 @@ def list_tasks(
         query = query.where(HumanTask.instance_id == instance_id)
     if lane:
         query = query.where(HumanTask.lane == lane)
-    if team:
-        query = query.where(HumanTask.team == team)
+    if team:  # its primary team or another candidate team
+        query = query.where(candidates.of_teams([team], status))
     if assignee:
         query = query.where(HumanTask.assignee == assignee)
     if not principal.reads_everything:
-        query = query.where(or_(HumanTask.team.in_(principal.teams),
-                                HumanTask.assignee == principal.username))
-    query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset)
+        query = query.where(candidates.visible(principal, status))
+    query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset) \
+        .options(selectinload(HumanTask.candidates))
     with db.reading() as session:
         return [views.task_to_dict(t) for t in session.scalars(query)]
 
