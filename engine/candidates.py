@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select, union
 from sqlalchemy.orm import Session
 
-from engine import accounts, audit
+from engine import accounts, audit, clock
 from engine.authorization import SYSTEM_ACTOR, Principal
 from engine.models import HumanTask, ProcessInstance, TaskCandidate, Team
 
@@ -104,8 +104,9 @@ def add(session: Session, task: HumanTask, team: str, *, instance: ProcessInstan
 
 
 def add_candidate_team(session: Session, case: ProcessInstance, params: dict[str, Any]) -> Any:
-    """The case operation `add_candidate_team`: params `element` (a user task's element id)
-    and `team` (a team id or name, or several: a list or comma-separated).
+    """The case operation `add_candidate_team`: params `element` (a user task's element id),
+    `team` (a team id or name, or several: a list or comma-separated) and optionally
+    `overdue` (true: only the tasks whose due date has passed).
 
     Every open task of that element in the case gets the teams as extra candidates, once;
     a task that is no longer open is left alone (it was done before the timer's call ran).
@@ -122,9 +123,12 @@ def add_candidate_team(session: Session, case: ProcessInstance, params: dict[str
     unknown = [t for t in teams if session.get(Team, t) is None]
     if unknown:
         raise ValueError(f"add_candidate_team: unknown team {', '.join(unknown)}")
-    tasks = session.scalars(select(HumanTask).where(
+    query = select(HumanTask).where(
         HumanTask.instance_id == case.id, HumanTask.element_id == element,
-        HumanTask.status == "ready").order_by(HumanTask.created_at, HumanTask.id)).all()
+        HumanTask.status == "ready").order_by(HumanTask.created_at, HumanTask.id)
+    if params.get("overdue"):
+        query = query.where(HumanTask.due_at < clock.now())
+    tasks = session.scalars(query).all()
     added = 0
     for task in tasks:
         for team in teams:
