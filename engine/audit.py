@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from engine import clock
 from engine.models import Event, ProcessInstance
@@ -78,35 +78,81 @@ def record(
     element_id: str | None = None,
     task_id: str | None = None,
     data: dict[str, Any] | None = None,
-) -> Event:
-    """Append one event to the trail of `instance` (or to the system chain) and return it.
+) -> None:
+    """Append one event to the trail of `instance` (or to the system chain).
 
-    The caller's transaction commits it together with the change it describes.
+    The caller's transaction commits it together with the change it describes. The events of a
+    transaction are written together, in the order recorded, by one multi-row INSERT: before
+    the commit, before any query the session runs (so the transaction reads its own events),
+    and before a savepoint starts (inside one, an event is written at once, so that rolling
+    back to the savepoint takes its events with it).
     """
     at = clock.now()
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
     if instance is not None:
         if instance.id is None:
             session.flush()
         prev = instance.last_event_hash
     else:
-        # Two transactions appending at once would both link to the same previous event and
-        # fork the chain. SQLite writers are serialized already (BEGIN IMMEDIATE); PostgreSQL
-        # takes a transaction-scoped lock, so the next writer reads this event as its `prev`.
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                            {"key": _SYSTEM_CHAIN_LOCK})
-        prev = session.scalar(
-            select(Event.hash).where(Event.instance_id.is_(None)).order_by(Event.id.desc()).limit(1)
-        )
+        prev = next((e["hash"] for e in reversed(pending) if e["instance_id"] is None), None)
+        if prev is None:
+            # Two transactions appending at once would both link to the same previous event
+            # and fork the chain. SQLite writers are serialized already (BEGIN IMMEDIATE);
+            # PostgreSQL takes a transaction-scoped lock, so the next writer reads this event
+            # as its `prev`.
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                {"key": _SYSTEM_CHAIN_LOCK})
+            prev = session.scalar(select(Event.hash).where(Event.instance_id.is_(None))
+                                  .order_by(Event.id.desc()).limit(1))
     instance_id = instance.id if instance is not None else None
     content = data_digest(data)
     digest = _event_hash(prev, instance_id, at, type, actor, element_id, task_id, data, content)
-    event = Event(instance_id=instance_id, at=at, type=type, actor=actor, element_id=element_id,
-                  task_id=task_id, data=data, data_digest=content, prev_hash=prev, hash=digest)
-    session.add(event)
+    pending.append({"instance_id": instance_id, "at": at, "type": type, "actor": actor,
+                    "element_id": element_id, "task_id": task_id, "data": data,
+                    "data_digest": content, "prev_hash": prev, "hash": digest})
     if instance is not None:
         instance.last_event_hash = digest
-    return event
+    if session.in_nested_transaction():
+        write_pending(session)
+
+
+#: session.info key of the events recorded and not yet written.
+_PENDING = "virta_pending_events"
+_INSERT_EVENTS = Event.__table__.insert()
+
+
+def write_pending(session: Session, transaction: SessionTransaction | None = None) -> None:
+    """Write the events recorded in this session's transaction and not yet written (in
+    `transaction`, default: the current one)."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = []
+        conn = transaction.connection(None) if transaction is not None else session.connection()
+        conn.execute(_INSERT_EVENTS, pending)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_query(state: Any) -> None:
+    if state.session.info.get(_PENDING):
+        write_pending(state.session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _write_before_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested and transaction.parent is not None and session.info.get(_PENDING):
+        write_pending(session, transaction.parent)  # before the SAVEPOINT
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_unwritten(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: committed or rolled back
+        session.info.pop(_PENDING, None)
 
 
 def history(session: Session, instance_id: int) -> list[Event]:
