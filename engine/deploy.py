@@ -523,6 +523,16 @@ def load_bundle(session: Session, pv: ProcessVersion) -> SpecBundle:
     return bundle
 
 
+def bundle_for_version(session: Session, version_id: int) -> SpecBundle | None:
+    """The parsed spec of a version by its id (from the cache without a query); None if the
+    version does not exist."""
+    bundle = spec_cache.get(version_id)
+    if bundle is None:
+        pv = session.get(ProcessVersion, version_id)
+        bundle = load_bundle(session, pv) if pv is not None else None
+    return bundle
+
+
 def version_bpmn(session: Session, pv: ProcessVersion) -> str:
     """The BPMN XML of the file that defines a version."""
     row = session.get(ModelFile, pv.bpmn_file_id)

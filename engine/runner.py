@@ -30,13 +30,14 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import audit, candidates, case_context, case_keys, clock, outbox, reference_data
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
-from engine.deploy import get_version, load_bundle
+from engine.deploy import bundle_for_version, get_version, load_bundle
 from engine.errors import FormInvalid, InputInvalid, InvalidTransition, NotFound, TaskNotReady
 from engine.forms import (
     FormDefinition,
@@ -51,7 +52,7 @@ from engine.models import (
     Incident,
     MessageSubscription,
     ProcessInstance,
-    ProcessVersion,
+    TaskCandidate,
     User,
     UserTeam,
 )
@@ -143,10 +144,9 @@ def open_case(session: Session, instance_id: int, actor: str) -> _Case:
     row = session.get(ProcessInstance, instance_id, with_for_update=True)
     if row is None:
         raise NotFound(f"case {instance_id} not found")
-    pv = session.get(ProcessVersion, row.process_version_id)
-    if pv is None:
+    bundle = bundle_for_version(session, row.process_version_id)
+    if bundle is None:
         raise NotFound(f"model version of case {instance_id} not found")
-    bundle = load_bundle(session, pv)
     wf = workflow_cache.take(row.id, row.revision)
     if wf is None:
         wf = load_state(row.state, bundle)
@@ -325,7 +325,8 @@ def _save(case: _Case, failure: _Failure | None) -> None:
         audit.record(session, type=audit.CASE_COMPLETED, actor=case.actor, instance=row)
     session.flush()  # the revision check happens here: a lost race raises StaleDataError
     revision, instance_id = row.revision, row.id
-    after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
+    if status not in FINAL:  # a finished case is rarely opened again: not worth its memory
+        after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
 
 
 def _report_flows(case: _Case) -> None:
@@ -354,16 +355,18 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
     session, row = case.session, case.row
     failure = None
     ready_by_id = {str(t.id): t for t in ready}
-    rows = session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == row.id, HumanTask.status == "ready")).all()
+    _flush_task_changes(session)
+    conn = session.connection()
     known = set()
-    for task_row in rows:
-        known.add(task_row.id)
-        if task_row.id not in ready_by_id:
-            task_row.status = "cancelled"
-            task_row.completed_at = clock.now()
+    for task_id, element_id in conn.execute(_READY_TASKS, {"instance": row.id}):
+        known.add(task_id)
+        if task_id not in ready_by_id:
+            conn.execute(_END_TASK, {"task": task_id, "status": "cancelled", "at": clock.now(),
+                                     "by": None})
             audit.record(session, type=audit.TASK_CANCELLED, actor=case.actor, instance=row,
-                         element_id=task_row.element_id, task_id=task_row.id)
+                         element_id=element_id, task_id=task_id)
+    new_rows: list[dict[str, Any]] = []
+    new_candidates: list[dict[str, Any]] = []
     for task_id, task in ready_by_id.items():
         if task_id in known:
             continue
@@ -380,18 +383,43 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
                                f"{exc.__class__.__name__}: {_error_message(exc)}", task_id)
             continue
         form = case.bundle.form_for(spec)
-        session.add(HumanTask(
-            id=task_id, instance_id=row.id, element_id=spec.bpmn_id, name=spec.bpmn_name,
-            lane=spec.lane, team=team, form_key=meta.form_key if form else None,
-            assignee=assignee, due_at=due, status="ready", created_at=clock.now(),
-            candidates=candidates.rows_for(team, teams),
-        ))
+        new_rows.append(dict(
+            _TASK_DEFAULTS, id=task_id, instance_id=row.id, element_id=spec.bpmn_id,
+            name=spec.bpmn_name, lane=spec.lane, team=team,
+            form_key=meta.form_key if form else None, assignee=assignee, due_at=due,
+            created_at=clock.now()))
+        new_candidates.extend({"task_id": task_id, "team": c.team}
+                              for c in candidates.rows_for(team, teams))
         audit.record(session, type=audit.TASK_READY, actor=case.actor, instance=row,
                      element_id=spec.bpmn_id, task_id=task_id,
                      data={"name": spec.bpmn_name, "lane": spec.lane, "team": team,
                            "assignee": assignee, "due_at": due.isoformat() if due else None,
                            **({"candidates": teams} if len(teams) > 1 else {})})
+    if new_rows:
+        conn.execute(_INSERT_TASKS, new_rows)
+    if new_candidates:
+        conn.execute(_INSERT_CANDIDATES, new_candidates)
     return failure
+
+
+_TASKS = HumanTask.__table__
+#: The ready task rows of a case; written and read with Core statements, not the ORM, since a
+#: save is on the path of every request (see `_flush_task_changes`).
+_READY_TASKS = select(_TASKS.c.id, _TASKS.c.element_id).where(
+    _TASKS.c.instance_id == bindparam("instance"), _TASKS.c.status == "ready")
+_END_TASK = _TASKS.update().where(_TASKS.c.id == bindparam("task")).values(
+    status=bindparam("status"), completed_at=bindparam("at"), completed_by=bindparam("by"))
+_INSERT_TASKS = _TASKS.insert()
+_INSERT_CANDIDATES = TaskCandidate.__table__.insert()
+#: The columns of a new task row that the runner does not set.
+_TASK_DEFAULTS = {"status": "ready", "completed_at": None, "completed_by": None,
+                  "reminded_at": None, "overdue_alerted_at": None}
+
+
+def _flush_task_changes(session: Session) -> None:
+    """Flush task rows changed through the ORM before the Core statements read them."""
+    if any(isinstance(o, HumanTask | TaskCandidate) for o in (*session.new, *session.dirty)):
+        session.flush()
 
 
 def _teams_for(case: _Case, task: Any, meta: Any) -> list[str]:
@@ -578,7 +606,10 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     if task_row.assignee not in (None, principal.username) and not principal.is_admin:
         raise TaskNotReady(f"task {task_id} is held by {task_row.assignee}")
     case = open_case(session, task_row.instance_id, principal.username)
-    session.refresh(task_row)
+    if session.get_bind().dialect.name != "sqlite":
+        # Read again under the case's lock: another request may have completed it meanwhile.
+        # (A SQLite writer holds the database's write lock from its first statement on.)
+        session.refresh(task_row)
     if task_row.status != "ready":
         raise TaskNotReady(f"task {task_id} is {task_row.status}")
     task = case.wf.get_task_from_id(UUID(task_id))
@@ -595,9 +626,13 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     except SpiffWorkflowException as exc:
         raise InvalidTransition(_error_message(exc)) from exc
     case.completed_data.append(task.data)
-    task_row.status = "completed"
-    task_row.completed_at = clock.now()
-    task_row.completed_by = principal.username
+    _flush_task_changes(session)
+    now = clock.now()
+    session.connection().execute(_END_TASK, {"task": task_id, "status": "completed",
+                                             "at": now, "by": principal.username})
+    for key, value in (("status", "completed"), ("completed_at", now),
+                       ("completed_by", principal.username)):
+        set_committed_value(task_row, key, value)  # as written, without another UPDATE
     audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
                  element_id=task_row.element_id, task_id=task_id,
                  data={"changed": changed, "submitted": to_jsonable(data)})
