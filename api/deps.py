@@ -7,6 +7,7 @@ from typing import Annotated
 from annotated_types import Ge, Le
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from engine import accounts
 from engine.authorization import Principal
@@ -23,7 +24,7 @@ Version = Annotated[int, Ge(1), Le(MAX_VERSION)]
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/token")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     """The app's database."""
     db: Database = request.app.state.db
     return db
@@ -32,15 +33,26 @@ def get_db(request: Request) -> Database:
 DbDep = Annotated[Database, Depends(get_db)]
 
 
-def get_principal(
+def _principal_for_token(db: Database, token: str) -> Principal:
+    with db.reading() as session:
+        return accounts.principal_for_token(session, token)
+
+
+async def get_principal(
     db: DbDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The user behind the bearer token; 401 without a valid one."""
+    """The user behind the bearer token; 401 without a valid one.
+
+    Async, so that a token checked recently (`accounts.cached_principal`) costs no hop to the
+    thread pool; only a check against the database runs there.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("a bearer token is required")
-    with db.reading() as session:
-        return accounts.principal_for_token(session, credentials.credentials)
+    principal = accounts.cached_principal(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(_principal_for_token, db, credentials.credentials)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

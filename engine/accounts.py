@@ -229,14 +229,24 @@ _principals: dict[str, tuple[Principal, datetime]] = {}
 _principals_lock = threading.Lock()
 
 
-def principal_for_token(session: Session, token: str) -> Principal:
-    """The principal of a valid bearer token, cached briefly; raises `NotAuthenticated`."""
+def cached_principal(token: str) -> Principal | None:
+    """The principal of a bearer token checked within `PRINCIPAL_CACHE_SECONDS`, without a
+    database query; None when it has to be checked (`principal_for_token`)."""
     key = _token_hash(token)
-    now = clock.now()
     with _principals_lock:
         cached = _principals.get(key)
-    if cached is not None and cached[1] > now:
+    if cached is not None and cached[1] > clock.now():
         return cached[0]
+    return None
+
+
+def principal_for_token(session: Session, token: str) -> Principal:
+    """The principal of a valid bearer token, cached briefly; raises `NotAuthenticated`."""
+    cached = cached_principal(token)
+    if cached is not None:
+        return cached
+    key = _token_hash(token)
+    now = clock.now()
     user = user_for_token(session, token)
     principal = principal_for(session, user)
     expires = session.get(ApiToken, key).expires_at  # type: ignore[union-attr]
