@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import case_context, clock
@@ -83,11 +83,18 @@ def _load_parameters(session: Session, content: dict[str, Any]) -> None:
                   "one: give the change a new name and valid_from", content["name"])
 
 
+_sets = ParameterSet.__table__
+_ACTIVE_SET = select(_sets.c.name).where(_sets.c.valid_from <= bindparam("today")) \
+    .order_by(_sets.c.valid_from.desc()).limit(1)
+
+
 def active_parameter_set(session: Session) -> str | None:
     """The newest parameter set already in force today, by its `valid_from`."""
     today = clock.local_today().isoformat()
-    return session.scalar(select(ParameterSet.name).where(ParameterSet.valid_from <= today)
-                          .order_by(ParameterSet.valid_from.desc()).limit(1))
+    if any(isinstance(o, ParameterSet) for o in session.new):
+        session.flush()  # a set loaded in this transaction counts
+    # A Core statement built once: every case start asks this.
+    return session.connection().execute(_ACTIVE_SET, {"today": today}).scalar()
 
 
 def parameter_values(session: Session, name: str | None) -> dict[str, Any]:
