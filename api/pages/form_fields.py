@@ -289,3 +289,21 @@ def read_row_action(form: FormData) -> tuple[str, str] | None:
         if verb in ("add", "remove"):
             return verb, path
     return None
+
+
+def _labels(fields: list[Field], into: dict[str, str]) -> dict[str, str]:
+    for item in fields:
+        into[item.name] = item.label
+        for row in item.rows:
+            _labels(row, into)
+    return into
+
+
+def split_errors(fields: list[Field], errors: dict[str, str]
+                 ) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The errors for the summary: those of no field of the form, and (path, label, text) of
+    those that have a field (the summary links to it)."""
+    labels = _labels(fields, {})
+    general = [text for name, text in errors.items() if name not in labels]
+    named = [(name, labels[name], text) for name, text in errors.items() if name in labels]
+    return general, named

@@ -16,6 +16,7 @@ from api.pages.form_fields import (
     read_row_action,
     read_submission,
     remove_row,
+    split_errors,
 )
 from api.pages.presenting import problem_text
 from api.pages.routing import page_router
@@ -43,11 +44,10 @@ def _start_page(request: Request, option: starting.StartOption, principal: Princ
     errors = {str(p.get("field", "")): problem_text(p) for p in problems}
     form = option.form
     fields = build_fields(form.schema, values or {}, errors, form.ui_schema) if form else []
-    known = {f.name for f in fields}
+    general, field_errors = split_errors(fields, errors)
     return render(request, "start_form.html", {
         "option": option, "fields": fields,
-        "general_errors": [t for f, t in errors.items() if f.split(".")[0] not in known],
-        "field_errors": [(f, t) for f, t in errors.items() if f.split(".")[0] in known],
+        "general_errors": general, "field_errors": field_errors,
     }, principal=principal, status_code=status_code)
 
 

@@ -19,6 +19,7 @@ from api.pages.form_fields import (
     read_submission,
     remove_row,
     set_path,
+    split_errors,
 )
 from api.pages.presenting import field_schemas, problem_text, readable
 from api.pages.routing import page_router
@@ -98,10 +99,7 @@ def _task_page(request: Request, context: dict[str, Any], principal: Principal, 
     errors = {str(p.get("field", "")): problem_text(p) for p in problems}
     fields = build_fields(form["schema"], context["prefill"] if values is None else values,
                           errors, form.get("ui_schema")) if form else []
-    known = {f.name for f in fields}
-    general = [text for field, text in errors.items() if field.split(".")[0] not in known]
-    field_errors = [(name, text) for name, text in errors.items()
-                    if name.split(".")[0] in known]
+    general, field_errors = split_errors(fields, errors)
     return render(request, "task.html", {
         **context, "fields": fields, "general_errors": general, "field_errors": field_errors,
         "message": message,
