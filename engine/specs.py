@@ -35,12 +35,15 @@ from SpiffWorkflow.spiff.specs.event_definitions import (
 )
 from SpiffWorkflow.util import task as _task_util
 
-from engine import case_keys
+from engine import bpmn_semantics, case_keys
 from engine.bpmn_xml import BPMN_NS, parse_xml
 from engine.forms import FormDefinition, form_from_camunda_fields
 from engine.service_tasks import DeferredServiceTask
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+#: BPMN event semantics patched into SpiffWorkflow (event-based gateways, non-interrupting
+#: boundary events): see `engine.bpmn_semantics`.
+SEMANTICS = bpmn_semantics
 
 #: SpiffWorkflow's task iterators stop at depth 1000, so a case that loops a few hundred times
 #: would silently look stuck or even completed (notes/spiffworkflow.md §1a). Virta also prunes

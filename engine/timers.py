@@ -27,6 +27,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.bpmn_semantics import timer_arms
 from engine.db import is_sqlite
 from engine.models import ProcessVersion, Timer
 from engine.specs import event_definitions
@@ -56,7 +57,10 @@ CLAIM_LEASE = timedelta(seconds=30)
 
 def timer_due(task: Any) -> datetime | None:
     """The due time of a waiting timer task, once SpiffWorkflow has armed it."""
-    value = task._get_internal_data("event_value")
+    return _due(task._get_internal_data("event_value"))
+
+
+def _due(value: Any) -> datetime | None:
     if isinstance(value, dict):  # a cycle: the next firing
         value = value.get("next")
     if value is None:
@@ -67,15 +71,25 @@ def timer_due(task: Any) -> datetime | None:
     return parsed if isinstance(parsed, datetime) else None
 
 
-def waiting_timers(wf: Any) -> dict[str, tuple[str, datetime]]:
-    """{task id: (element id, due)} of every armed timer a workflow waits for."""
-    found: dict[str, tuple[str, datetime]] = {}
+def waiting_timers(wf: Any) -> dict[tuple[str, str], datetime]:
+    """{(task id, element id): due} of every armed timer a workflow waits for.
+
+    An event-based gateway waits for each of its timer arms, each with its own due time (the
+    arm's catch event is the element); a multiple catch event's timers share its element, and
+    the earliest of them is its row (firing refreshes all of a case's timers anyway).
+    """
+    found: dict[tuple[str, str], datetime] = {}
     for task in wf.get_tasks(state=TaskState.WAITING):
         edefs = event_definitions(getattr(task.task_spec, "event_definition", None))
-        if any(isinstance(d, TimerEventDefinition) for d in edefs):
-            due = timer_due(task)
-            if due is not None:
-                found[str(task.id)] = (task.task_spec.bpmn_id, due)
+        if not any(isinstance(d, TimerEventDefinition) for d in edefs):
+            continue
+        arms = timer_arms(task) or [(task.task_spec.bpmn_id, task._get_internal_data(
+            "event_value"))]
+        for element_id, value in arms:
+            due = _due(value)
+            key = (str(task.id), element_id)
+            if due is not None and (key not in found or due < found[key]):
+                found[key] = due
     return found
 
 
@@ -86,13 +100,13 @@ def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None
         Timer.instance_id == instance_id, Timer.status == PENDING)).all()
     now = clock.now()
     for row in rows:
-        current = wanted.pop(row.task_id or "", None)
-        if current is None:
+        due = wanted.pop((row.task_id or "", row.element_id), None)
+        if due is None:
             row.status = CANCELLED
-        elif current[1] != row.due_at:
-            row.due_at = current[1]  # a cycle moved on to its next firing
+        elif due != row.due_at:
+            row.due_at = due  # a cycle moved on to its next firing
             row.lease_until = None
-    for task_id, (element_id, due) in wanted.items():
+    for (task_id, element_id), due in wanted.items():
         session.add(Timer(kind="task", instance_id=instance_id, task_id=task_id,
                           element_id=element_id, due_at=due, status=PENDING, created_at=now))
 
