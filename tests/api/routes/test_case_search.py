@@ -128,7 +128,8 @@ def test_a_rule_on_list_items_names_the_item(api: Api) -> None:
                                         "shortlist": ["C-000302", "C-000999", 5]}, expect=422)
     assert refused.json()["detail"] == [
         {"field": "shortlist.1", "message": "Ei ehdokas", "message_en": "Not a candidate"},
-        {"field": "shortlist.2", "message": "must be a string"},
+        {"field": "shortlist.2", "message": "must be a string", "rule": "type",
+         "limit": "string"},
     ]
 
 
@@ -146,4 +147,5 @@ def test_valid_data_passes_every_rule_and_a_rule_over_missing_data_does_not_appl
 def test_a_field_with_a_schema_error_gets_no_rule_error(api: Api) -> None:
     _case, task = _placement(api)
     refused = api.complete(task["id"], {"placedCustomer": 7, "hours": 20}, expect=422)
-    assert refused.json()["detail"] == [{"field": "placedCustomer", "message": "must be a string"}]
+    assert refused.json()["detail"] == [{"field": "placedCustomer", "message": "must be a string",
+                                         "rule": "type", "limit": "string"}]
