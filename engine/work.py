@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine import clock, notifications, operations, outbox, runner, service_tasks, timers
 from engine.db import Database
-from engine.models import ProcessInstance, Timer
+from engine.models import HumanTask, OutboxMessage, ProcessInstance, Timer
 from engine.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -197,12 +197,36 @@ def scheduler_round(db: Database, *, send_timer: Callable[[int], None],
     reminders. Messages are sent after the claim commits, and a message that is lost (a worker
     or the broker died) is sent again once its `lease` runs out. Returns how many items moved.
     """
-    due = db.unit_of_work(lambda s: timers.claim_due(s, lease=lease))
+    with db.reading() as session:
+        timers_due, outbox_due, reminders_due = _work_due(session, reminder_lead)
+    due = db.unit_of_work(lambda s: timers.claim_due(s, lease=lease)) if timers_due else []
     for timer_id in due:
         send_timer(timer_id)
-    pending = db.unit_of_work(lambda s: outbox.claim_pending(s, lease=lease))
+    pending = db.unit_of_work(lambda s: outbox.claim_pending(s, lease=lease)) \
+        if outbox_due else []
     for outbox_id, _kind in pending:
         send_outbox(outbox_id)
     reminded = db.unit_of_work(
-        lambda s: notifications.send_due_reminders(s, lead=reminder_lead))
+        lambda s: notifications.send_due_reminders(s, lead=reminder_lead)) \
+        if reminders_due else 0
     return len(due) + len(pending) + reminded
+
+
+def _work_due(session: Session, reminder_lead: timedelta) -> tuple[bool, bool, bool]:
+    """Whether there are due timers, due outbox rows and due reminders: one read, without the
+    write lock, so that an idle round (most of them) takes no write transaction. The claims
+    check again under their own lock."""
+    now = clock.now()
+    timer = (select(Timer.id).where(
+        Timer.status == timers.PENDING, Timer.due_at <= now,
+        or_(Timer.lease_until.is_(None), Timer.lease_until <= now)).limit(1)).exists()
+    row = (select(OutboxMessage.id).where(or_(
+        (OutboxMessage.status == outbox.PENDING) & (OutboxMessage.available_at <= now),
+        OutboxMessage.status.in_((outbox.DISPATCHED, outbox.RUNNING))
+        & (OutboxMessage.lease_until <= now))).limit(1)).exists()
+    reminder = (select(HumanTask.id).where(HumanTask.status == "ready", or_(
+        HumanTask.reminded_at.is_(None) & (HumanTask.due_at <= now + reminder_lead)
+        & (HumanTask.due_at > now),
+        HumanTask.overdue_alerted_at.is_(None) & (HumanTask.due_at <= now))).limit(1)).exists()
+    found = session.execute(select(timer, row, reminder)).one()
+    return bool(found[0]), bool(found[1]), bool(found[2])
