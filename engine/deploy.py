@@ -149,7 +149,8 @@ def _code_snippets(task_spec: Any) -> list[tuple[str, str, str]]:
     meta = task_meta(task_spec) if hasattr(task_spec, "extensions") else None
     if meta is not None:
         for what, code in (("candidateTeam", meta.team_expr), ("dueDate", meta.due_expr),
-                           ("assignee", meta.assignee_expr)):
+                           ("assignee", meta.assignee_expr),
+                           ("excludedCompleters", meta.excluded_expr)):
             if code:
                 out.append((what, code, "eval"))
     for name, param in (getattr(task_spec, "operation_params", None) or {}).items():

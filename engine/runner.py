@@ -38,7 +38,14 @@ from engine import audit, candidates, case_context, case_keys, clock, outbox, re
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import bundle_for_version, get_version, load_bundle
-from engine.errors import FormInvalid, InputInvalid, InvalidTransition, NotFound, TaskNotReady
+from engine.errors import (
+    FormInvalid,
+    InputInvalid,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    TaskNotReady,
+)
 from engine.forms import (
     FormDefinition,
     bound_expressions,
@@ -456,6 +463,24 @@ def _assignee_for(case: _Case, task: Any, meta: Any, teams: list[str]) -> str | 
     return user.username
 
 
+def _require_not_excluded(case: _Case, task: Any, principal: Principal) -> None:
+    """Separation of duties (four eyes): the user task's spiff property `excludedCompleters`,
+    an expression over the case data giving a username or a list of them (e.g. `preparer`),
+    names who may not complete it, whatever their teams; `NotAllowed` for them. Like a form
+    rule, an expression over data the case does not have yet excludes nobody."""
+    expression = task_meta(task.task_spec).excluded_expr
+    if not expression:
+        return
+    try:
+        excluded = case.wf.script_engine.evaluate(task, expression)
+    except SpiffWorkflowException:
+        return
+    names = excluded if isinstance(excluded, list | tuple | set) else [excluded]
+    if principal.username in {str(n) for n in names if n}:
+        raise NotAllowed(f"{principal.username} may not complete this task "
+                         f"({task.task_spec.bpmn_id}): separation of duties")
+
+
 def _due_for(case: _Case, task: Any, meta: Any) -> datetime | None:
     if not meta.due_expr:
         return None
@@ -615,6 +640,7 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     task = case.wf.get_task_from_id(UUID(task_id))
     if task is None or task.state != TaskState.READY:
         raise TaskNotReady(f"task {task_id} is not ready")
+    _require_not_excluded(case, task, principal)
     form = case.bundle.form_for(task.task_spec)
     if form is not None:
         check_form(form, data, context=task.data, previous=to_jsonable(task.data))

@@ -190,6 +190,8 @@ class TaskMeta:
     team_literal: str | None = None
     due_expr: str | None = None
     assignee_expr: str | None = None
+    #: Separation of duties: who may not complete the task (a username or a list of them).
+    excluded_expr: str | None = None
     instructions: str | None = None
 
 
@@ -234,6 +236,7 @@ def task_meta(task_spec: Any) -> TaskMeta:
         team_literal=team_literal,
         due_expr=due,
         assignee_expr=assignee,
+        excluded_expr=props.get("excludedCompleters"),
         instructions=instructions,
     )
 

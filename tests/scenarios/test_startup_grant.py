@@ -33,10 +33,9 @@ How the model works around the platform:
   (`employer_services`); their team comes from `candidateTeam` (`employer_services_lead`,
   `development_company.<code>`, `central_preparation`, `employer_services.startup_grant`).
 
-Platform gap (strict xfail): the four-eyes rule of §0.6.5 (decider ≠ preparer → 403) has no
-server-side check; a preparer who is also in `employer_services_lead` can decide. The literal
-D5 step (sg_expert_1, a start-up grant expert, completes `ut_decide` → 403) passes because the
-expert is not in `employer_services_lead`.
+The four-eyes rule of §0.6.5 (decider ≠ preparer → 403) is the user task property
+`excludedCompleters` of `ut_decide` (= `preparer`): it holds even for a preparer who is also in
+`employer_services_lead`.
 """
 
 from __future__ import annotations
@@ -487,9 +486,6 @@ def test_grant_months_over_the_period_length_is_refused(catalogue: Database, api
     assert fields(answer) == {"grantMonths"}
 
 
-@pytest.mark.xfail(strict=True, reason="platform gap: no server-side four-eyes check "
-                   "(decider != preparer -> 403) for a preparer who is also in "
-                   "employer_services_lead")
 def test_d5_a_preparer_who_is_also_a_lead_cannot_decide(catalogue: Database, api: Api,
                                                         drain: Drain, test_clock: Any) -> None:
     acting = api.user("sg_acting_lead", ["staff"], ["employer_services.startup_grant",
@@ -499,7 +495,13 @@ def test_d5_a_preparer_who_is_also_a_lead_cannot_decide(catalogue: Database, api
     complete(acting, case_id, "ut_prepare", {
         "proposal": "reject", "grounds": ["not_full_time"], "justification": JUSTIFICATION,
         "businessStartedBeforeApplication": False, "maxGrantMonths": 6})
+    decide = ready(acting, case_id, "ut_decide")
     complete(acting, case_id, "ut_decide", {"approve": True}, expect=403)
+    # Nothing changed: another lead decides.
+    assert ready(api, case_id, "ut_decide")["id"] == decide["id"]
+    lead = api.user("sg_lead_2", ["staff"], ["employer_services_lead"])
+    complete(lead, case_id, "ut_decide", {"approve": True})
+    assert "ut_decide" not in [t["element_id"] for t in api.tasks(case_id)]
 
 
 # ---------------------------------------------------------------- D6
