@@ -32,9 +32,18 @@ from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
-from engine import audit, candidates, case_context, case_keys, clock, outbox, reference_data
+from engine import (
+    audit,
+    candidates,
+    case_context,
+    case_keys,
+    clock,
+    outbox,
+    reference_data,
+    views,
+)
 from engine.authorization import Principal, require_start, require_task_work
 from engine.db import after_commit
 from engine.deploy import bundle_for_version, get_version, load_bundle
@@ -423,10 +432,8 @@ _TASK_DEFAULTS = {"status": "ready", "completed_at": None, "completed_by": None,
                   "reminded_at": None, "overdue_alerted_at": None}
 
 
-def _flush_task_changes(session: Session) -> None:
-    """Flush task rows changed through the ORM before the Core statements read them."""
-    if any(isinstance(o, HumanTask | TaskCandidate) for o in (*session.new, *session.dirty)):
-        session.flush()
+_TASK_STATUS = select(_TASKS.c.status).where(_TASKS.c.id == bindparam("task"))
+_flush_task_changes = views.flush_task_changes
 
 
 def _teams_for(case: _Case, task: Any, meta: Any) -> list[str]:
@@ -624,7 +631,9 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     """
     if not isinstance(data, dict):
         raise InputInvalid([{"field": "data", "message": "must be an object"}])
-    task_row = _task_row(session, task_id)
+    task_row = views.task_row(session, task_id)  # Core: this is every completion's path
+    if task_row is None:
+        raise NotFound(f"task {task_id} not found")
     require_task_work(principal, task_row)
     if task_row.status != "ready":
         raise TaskNotReady(f"task {task_id} is {task_row.status}")
@@ -634,7 +643,8 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
     if session.get_bind().dialect.name != "sqlite":
         # Read again under the case's lock: another request may have completed it meanwhile.
         # (A SQLite writer holds the database's write lock from its first statement on.)
-        session.refresh(task_row)
+        task_row.status = session.connection().execute(
+            _TASK_STATUS, {"task": task_id}).scalar()
     if task_row.status != "ready":
         raise TaskNotReady(f"task {task_id} is {task_row.status}")
     task = case.wf.get_task_from_id(UUID(task_id))
@@ -653,12 +663,11 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         raise InvalidTransition(_error_message(exc)) from exc
     case.completed_data.append(task.data)
     _flush_task_changes(session)
-    now = clock.now()
     session.connection().execute(_END_TASK, {"task": task_id, "status": "completed",
-                                             "at": now, "by": principal.username})
-    for key, value in (("status", "completed"), ("completed_at", now),
-                       ("completed_by", principal.username)):
-        set_committed_value(task_row, key, value)  # as written, without another UPDATE
+                                             "at": clock.now(), "by": principal.username})
+    stale = session.identity_map.get(identity_key(HumanTask, task_id))
+    if stale is not None:  # loaded through the ORM earlier in this transaction
+        session.expire(stale)
     audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
                  element_id=task_row.element_id, task_id=task_id,
                  data={"changed": changed, "submitted": to_jsonable(data)})

@@ -4,19 +4,81 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from engine.authorization import Principal, can_see_task
-from engine.models import HumanTask, ProcessInstance
+from engine.models import HumanTask, ProcessInstance, TaskCandidate
+
+_tasks = HumanTask.__table__
+_candidates = TaskCandidate.__table__
+#: A case's ready tasks with their candidate teams, in one statement built once (every answer
+#: of a start or a completion shows them).
+_READY_WITH_CANDIDATES = (
+    select(_tasks, _candidates.c.team.label("candidate_team"))
+    .outerjoin(_candidates, _candidates.c.task_id == _tasks.c.id)
+    .where(_tasks.c.instance_id == bindparam("instance"), _tasks.c.status == "ready")
+    .order_by(_tasks.c.created_at, _candidates.c.team))
+_TASK_WITH_CANDIDATES = (
+    select(_tasks, _candidates.c.team.label("candidate_team"))
+    .outerjoin(_candidates, _candidates.c.task_id == _tasks.c.id)
+    .where(_tasks.c.id == bindparam("task")).order_by(_candidates.c.team))
+
+
+class _Candidate:
+    __slots__ = ("team",)
+
+    def __init__(self, team: str) -> None:
+        self.team = team
+
+
+class TaskRow:
+    """A task row read with Core: the attributes of `HumanTask` that the views and
+    `engine.authorization` use (a snapshot: not tracked by the session)."""
+
+    def __init__(self, row: Any) -> None:
+        self.__dict__.update({c: getattr(row, c) for c in _tasks.c.keys()})
+        self.candidates: list[_Candidate] = []
+
+    @property
+    def candidate_teams(self) -> list[str]:
+        return HumanTask.candidate_teams.fget(self)  # type: ignore[attr-defined]
+
+
+def flush_task_changes(session: Session) -> None:
+    """Flush task rows changed through the ORM in this transaction, before a Core statement
+    reads them."""
+    if any(isinstance(o, HumanTask | TaskCandidate) for o in (*session.new, *session.dirty)):
+        session.flush()
+
+
+def _task_rows(session: Session, statement: Any, params: dict[str, Any]) -> list[TaskRow]:
+    flush_task_changes(session)
+    tasks: dict[str, TaskRow] = {}
+    for row in session.connection().execute(statement, params):
+        task = tasks.get(row.id)
+        if task is None:
+            task = tasks[row.id] = TaskRow(row)
+        if row.candidate_team is not None:
+            task.candidates.append(_Candidate(row.candidate_team))
+    return list(tasks.values())
+
+
+def ready_tasks(session: Session, instance_id: int) -> list[TaskRow]:
+    """A case's ready tasks, oldest first, with their candidate teams."""
+    return _task_rows(session, _READY_WITH_CANDIDATES, {"instance": instance_id})
+
+
+def task_row(session: Session, task_id: str) -> TaskRow | None:
+    """One task with its candidate teams, or None."""
+    rows = _task_rows(session, _TASK_WITH_CANDIDATES, {"task": task_id})
+    return rows[0] if rows else None
 
 
 def instance_to_dict(session: Session, row: ProcessInstance, principal: Principal | None = None
                      ) -> dict[str, Any]:
     """The public shape of a case (`GET /api/process-instances/{id}`)."""
-    tasks = session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == row.id, HumanTask.status == "ready").order_by(HumanTask.created_at)
-        .options(selectinload(HumanTask.candidates))).all()
+    tasks = ready_tasks(session, row.id)
     visible = [t for t in tasks if principal is None or can_see_task(principal, t)]
     return {
         "id": row.id, "process_id": row.process_id, "version": row.version,
