@@ -21,7 +21,6 @@ from engine.authorization import SYSTEM_ACTOR, Principal
 from engine.models import HumanTask, ProcessInstance, TaskCandidate, Team
 
 #: Case history event: a team became a candidate of an open task.
-TASK_CANDIDATE_ADDED = "task_candidate_added"
 
 
 def team_names(value: Any) -> list[str]:
@@ -97,7 +96,7 @@ def add(session: Session, task: HumanTask, team: str, *, instance: ProcessInstan
     if team in task.candidate_teams:
         return False
     task.candidates.append(TaskCandidate(team=team))
-    audit.record(session, type=TASK_CANDIDATE_ADDED, actor=actor, instance=instance,
+    audit.record(session, type=audit.TASK_CANDIDATE_ADDED, actor=actor, instance=instance,
                  element_id=task.element_id, task_id=task.id,
                  data={"team": team, "teams": task.candidate_teams})
     return True

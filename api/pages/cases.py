@@ -30,6 +30,7 @@ STATUSES = {
     "error": gettext_noop("Error"),
     "cancelled": gettext_noop("Cancelled"),
 }
+#: Every event type a case's history can hold, in people's words (tests check none is missing).
 EVENTS = {
     audit.CASE_STARTED: gettext_noop("Case started"),
     audit.CASE_COMPLETED: gettext_noop("Case completed"),
@@ -39,6 +40,8 @@ EVENTS = {
     audit.TASK_CLAIMED: gettext_noop("Task taken"),
     audit.TASK_UNCLAIMED: gettext_noop("Task given back"),
     audit.TASK_REASSIGNED: gettext_noop("Task given to another person"),
+    audit.TASK_CANDIDATE_ADDED: gettext_noop("Another team may also do the task"),
+    audit.CASE_PURGED: gettext_noop("Personal data removed after the retention period"),
     audit.TASK_COMPLETED: gettext_noop("Task done"),
     audit.TASK_CANCELLED: gettext_noop("Task cancelled"),
     audit.STEP_COMPLETED: gettext_noop("Step done"),

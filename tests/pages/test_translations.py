@@ -126,3 +126,14 @@ def test_dates_times_and_numbers_follow_ui_terms() -> None:
     with i18n.use_language("en"):
         assert (i18n.format_day("2025-03-05"), i18n.format_moment(moment)) == \
             ("5.3.2025", "5.3.2025 14:30")
+
+
+def test_every_event_of_a_case_history_has_words_on_the_case_page() -> None:
+    from api.pages.cases import EVENTS
+    from engine import audit
+
+    case_events = {value for name, value in vars(audit).items()
+                   if name.isupper() and isinstance(value, str) and not name.startswith("_")
+                   and value != audit.MODEL_DEPLOYED}
+
+    assert case_events - set(EVENTS) == set()

@@ -3,7 +3,7 @@ history and messages, and the messages sent to models that do not exist yet."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,21 @@ def local(day: str, hh_mm_ss: str = "09:00:00") -> datetime:
 def at(clock: Any, day: str, hh_mm: str = "09:00") -> None:
     """Put the platform clock at `day` `hh_mm` Helsinki time."""
     clock.set_offset(local(day, hh_mm + ":00") - datetime.now(UTC))
+
+
+def fire_at(clock: Any, drain: Any, day: str, hh_mm: str = "00:00") -> None:
+    """Run what is due one minute before `day hh_mm`, then put the clock at it: the caller
+    checks that nothing happened early and drains again."""
+    h, m = map(int, hh_mm.split(":"))
+    before = local(day, f"{h:02d}:{m:02d}:00") - timedelta(minutes=1)
+    clock.set_offset(before - datetime.now(UTC))
+    drain()
+    clock.advance(timedelta(minutes=1))
+
+
+def open_ids(api: Api, case_id: int) -> list[str]:
+    """The element ids of a case's ready tasks, sorted."""
+    return sorted(t["element_id"] for t in api.tasks(case_id))
 
 
 def case(api: Api, case_id: int) -> dict[str, Any]:

@@ -39,7 +39,7 @@ the first start, which covers the last part's rule).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -47,7 +47,7 @@ import pytest
 from engine.db import Database
 from engine.models import ReferenceItem
 from tests.conftest import Api, Drain
-from tests.scenarios.helpers import at, case, fields, local, notes, ready, sent
+from tests.scenarios.helpers import at, case, fields, fire_at, local, notes, open_ids, ready, sent
 
 P5 = "change_security"
 P5W = "change_security_worker"
@@ -102,23 +102,12 @@ def cg(catalogue: Database, api: Api) -> Api:
     return api.user("cg_1", ["staff"], ["career_guidance"])
 
 
-def fire_at(clock: Any, drain: Drain, day: str, hh_mm: str) -> None:
-    """Run what is due one minute before `day hh_mm`, then put the clock at it: the caller
-    checks that nothing happened early and drains again."""
-    before = local(day, hh_mm + ":00") - timedelta(minutes=1)
-    clock.set_offset(before - datetime.now(UTC))
-    drain()
-    clock.advance(timedelta(minutes=1))
-
 
 def message(sender: Api, name: str, correlation: dict[str, Any] | None = None,
             **payload: Any) -> list[int]:
     return sender.post("/api/messages", 202, json={
         "name": name, "correlation": correlation or {}, "payload": payload}).json()["delivered_to"]
 
-
-def open_ids(api: Api, case_id: int) -> list[str]:
-    return sorted(t["element_id"] for t in api.tasks(case_id))
 
 
 def cases_of(api: Api, process_id: str) -> list[dict[str, Any]]:

@@ -44,29 +44,28 @@ How the model works around the platform:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from tests.conftest import Api
-from tests.scenarios.helpers import at, case, fields, history, local, notes, ready, sent
+from tests.scenarios.helpers import (
+    at,
+    case,
+    fields,
+    fire_at,
+    history,
+    local,
+    notes,
+    open_ids,
+    ready,
+    sent,
+)
 
 P6 = "jobseeker_service"
 
 
-def open_ids(api: Api, case_id: int) -> list[str]:
-    return sorted(t["element_id"] for t in api.tasks(case_id))
-
-
-def fire_at(clock: Any, drain: Any, day: str, hh_mm: str) -> None:
-    """Run what is due one minute before `day hh_mm`, then put the clock at it: the caller
-    checks that nothing happened early and drains again."""
-    h, m = map(int, hh_mm.split(":"))
-    before = local(day, f"{h:02d}:{m:02d}:00") - timedelta(minutes=1)
-    clock.set_offset(before - datetime.now(UTC))
-    drain()
-    clock.advance(timedelta(minutes=1))
 
 
 def due(task: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ The four-eyes rule of §0.6.5 (decider ≠ preparer → 403) is the user task pr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -49,7 +49,18 @@ from sqlalchemy import select
 from engine.db import Database
 from engine.models import OutboxMessage
 from tests.conftest import Api, Drain
-from tests.scenarios.helpers import at, case, fields, history, local, notes, ready, sent
+from tests.scenarios.helpers import (
+    at,
+    case,
+    fields,
+    fire_at,
+    history,
+    local,
+    notes,
+    open_ids,
+    ready,
+    sent,
+)
 
 P4 = "startup_grant"
 
@@ -119,18 +130,6 @@ def coach(catalogue: Database, api: Api) -> Api:
     return api.user("eco_1", ["staff"], ["ecosystem_experts"])
 
 
-def open_ids(api: Api, case_id: int) -> list[str]:
-    return sorted(t["element_id"] for t in api.tasks(case_id))
-
-
-def fire_at(clock: Any, drain: Drain, day: str, hh_mm: str = "00:00") -> None:
-    """Run what is due one minute before `day hh_mm`, then put the clock at it: the caller
-    checks that nothing happened early and drains again."""
-    h, m = map(int, hh_mm.split(":"))
-    before = local(day, f"{h:02d}:{m:02d}:00") - timedelta(minutes=1)
-    clock.set_offset(before - datetime.now(UTC))
-    drain()
-    clock.advance(timedelta(minutes=1))
 
 
 def outbox(db: Database, case_id: int, name: str) -> list[dict[str, Any]]:

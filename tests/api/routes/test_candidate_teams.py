@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import candidates, clock, worklist
+from engine import audit, candidates, clock, worklist
 from engine.authorization import Principal
 from engine.db import Database
 from engine.models import HumanTask, Notification, ProcessInstance, TaskCandidate
@@ -141,7 +141,7 @@ def test_an_overdue_task_gets_jokerit_once_and_its_alert_reaches_every_candidate
     detail = jokeri.get(f"/api/tasks/{task['id']}").json()
     assert (detail["team"], detail["candidate_teams"]) == \
         ("start_services", ["start_services", "jokerit"])
-    [added] = history(api, case["id"], candidates.TASK_CANDIDATE_ADDED)
+    [added] = history(api, case["id"], audit.TASK_CANDIDATE_ADDED)
     assert (added["element_id"], added["task_id"], added["data"]["team"]) == \
         ("ut_call", task["id"], "jokerit")
     data = api.get(f"/api/process-instances/{case['id']}").json()["data"]
@@ -150,7 +150,7 @@ def test_an_overdue_task_gets_jokerit_once_and_its_alert_reaches_every_candidate
     # It fires again an hour later: the team is not added twice
     test_clock.advance(timedelta(hours=1))
     drain()
-    assert len(history(api, case["id"], candidates.TASK_CANDIDATE_ADDED)) == 1
+    assert len(history(api, case["id"], audit.TASK_CANDIDATE_ADDED)) == 1
     with db.reading() as session:
         assert session.scalars(select(TaskCandidate.team).where(
             TaskCandidate.task_id == task["id"])).all() == ["jokerit"]
