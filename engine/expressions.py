@@ -34,9 +34,9 @@ def script_functions() -> dict[str, Callable[..., Any]]:
     ``add_business_days``, ``business_days_between``, ``next_business_day``,
     ``add_months``, ``age_on`` (see ``engine.calendar``), ``now`` (aware
     Europe/Helsinki datetime) and ``today`` (ISO date string); and, for the running
-    case, ``parameter``, ``reference``, ``new_case_key`` and ``current_user`` (see
-    ``engine.reference_data``), and ``open_cases`` and ``case_count``, which find other cases
-    by their keys (see ``engine.case_keys``).
+    case, ``parameter``, ``reference``, ``save_reference``, ``new_case_key`` and
+    ``current_user`` (see ``engine.reference_data``), and ``open_cases`` and ``case_count``,
+    which find other cases by their keys (see ``engine.case_keys``).
     """
     return {
         "add_business_days": calendar.add_business_days,
@@ -51,6 +51,7 @@ def script_functions() -> dict[str, Callable[..., Any]]:
         "today": today,
         "parameter": reference_data.parameter,
         "reference": reference_data.reference,
+        "save_reference": reference_data.save_reference,
         "new_case_key": reference_data.new_case_key,
         "current_user": reference_data.current_user,
         "open_cases": case_keys.open_cases,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine import case_context, clock
 from engine.models import KeyCounter, ParameterSet, ReferenceItem
+from engine.state import to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,33 @@ def reference(kind: str, code: str) -> dict[str, Any] | None:
     data = dict(row.data) if row is not None else None
     with _cache_lock:
         _reference_cache[key] = data
+    return data
+
+
+#: Marks a reference item that a case wrote (`save_reference`); only such items may change.
+WRITTEN_BY = "writtenByCase"
+
+
+def save_reference(kind: str, code: str, item: dict[str, Any]) -> dict[str, Any]:
+    """Create or update a reference item from a case, e.g. a temporary service point:
+    `save_reference("service_points", "SP-TMP-001", {...})`. Items loaded from the reference
+    files cannot be changed this way (`PermissionError`), nor can another case's. Returns the
+    item as stored, which names the case in `writtenByCase`."""
+    if not isinstance(item, dict):
+        raise TypeError("a reference item is an object")
+    context = case_context.current()
+    key = (str(kind), str(code))
+    row = context.session.get(ReferenceItem, key, with_for_update=True)
+    owner = row.data.get(WRITTEN_BY) if row is not None and isinstance(row.data, dict) else None
+    if row is not None and owner != context.instance.id:
+        raise PermissionError(f"reference item {kind}/{code} is not this case's to change")
+    data = {**to_jsonable(item), "code": key[1], WRITTEN_BY: context.instance.id}
+    if row is None:
+        context.session.add(ReferenceItem(kind=key[0], code=key[1], data=data))
+    else:
+        row.data = data
+    with _cache_lock:
+        _reference_cache.pop(key, None)
     return data
 
 

@@ -120,6 +120,7 @@ def test_scripts_get_exactly_the_whitelisted_functions() -> None:
         "now",
         "today",
         "parameter",
+        "save_reference",
         "reference",
         "new_case_key",
         "current_user",

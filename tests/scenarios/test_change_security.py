@@ -19,13 +19,11 @@ How the models work around the platform:
   not an event-based gateway: a gateway's catch events do not apply their
   processVariableCorrelation, so the case would match any correlation value;
 - P5b's review loop runs at the top level (in a sub-process the loop lost its variables between
-  rounds); its temporary service point `SP-TMP-nnn` (nnn = the ARM case number) is the case
-  variable `servicePoint`, as no script can create reference data (test marked xfail).
+  rounds); its temporary service point `SP-TMP-nnn` (nnn = the ARM case number) is saved to the
+  reference service points with `save_reference`, and kept as the case variable `servicePoint`.
 
 F5c.2's `totalCost ≤ cs55TrainingMaxPayMultiple × monthlyPay` is an `x-validate` rule on
 `totalCost` (422); the model also records it as `planWithinPayLimit`.
-Platform gap (strict xfail): no script function can create a service point in the reference
-data.
 
 Spec rules left out for lack of platform support (no acceptance scenario names them): F5.2's
 per-row `employmentStartDate < dismissalNoticeDate ≤ employmentEndDate` and
@@ -499,7 +497,8 @@ REVIEW = {"visitors": 140, "registeredJobseekers": 95, "employed": 12, "continue
 
 
 def test_e5_sudden_structural_change_opens_a_temporary_office(
-        api: Api, es: Api, mgmt: Api, drain: Drain, test_clock: Any) -> None:
+        catalogue: Database, api: Api, es: Api, mgmt: Api, drain: Drain,
+        test_clock: Any) -> None:
     lead = api.user("es_lead", ["staff"], ["employer_services_lead"])
     # Given Pielisen Saha Oy, sites Lieksa 422 and Nurmes 541
     case_id = notified(api, test_clock, "2025-09-15", **SAHA, employeeCountRegular=400,
@@ -580,10 +579,12 @@ def test_e5_sudden_structural_change_opens_a_temporary_office(
     assert (done["status"], done["data"]["outcome"]) == ("completed", "closed")
     assert done["data"]["servicePoint"]["active"] is False
     assert len(done["data"]["reviews"]) == 5
+    with catalogue.reading() as s:
+        point = s.get(ReferenceItem, ("service_points", "SP-TMP-001")).data
+    assert (point["active"], point["validTo"], point["writtenByCase"]) == \
+        (False, "2026-05-03", ark_id)
 
 
-@pytest.mark.xfail(strict=True, reason="platform gap: no script function can add a service "
-                   "point to the reference data, so SP-TMP-nnn is only a case variable")
 def test_e5_the_temporary_service_point_is_reference_data(
         catalogue: Database, api: Api, mgmt: Api, drain: Drain, test_clock: Any) -> None:
     at(test_clock, "2025-10-20")
@@ -597,7 +598,11 @@ def test_e5_the_temporary_service_point_is_reference_data(
     assert case(api, ark_id)["data"]["servicePoint"]["code"] == "SP-TMP-001"
     with catalogue.reading() as s:
         point = s.get(ReferenceItem, ("service_points", "SP-TMP-001"))
-    assert point is not None and point.data["temporary"] is True
+        assert point is not None
+        assert (point.data["temporary"], point.data["active"], point.data["municipalityCode"]) \
+            == (True, True, "422")
+        # The reference files' own items cannot be changed from a case.
+        assert "writtenByCase" not in s.get(ReferenceItem, ("service_points", "SP-422")).data
 
 
 # ---------------------------------------------------------------- other paths
