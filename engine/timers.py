@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -96,19 +96,38 @@ def waiting_timers(wf: Any) -> dict[tuple[str, str], datetime]:
 def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None:
     """Make the case's pending timer rows match what it waits for (None: it waits for none)."""
     wanted = waiting_timers(wf) if wf is not None else {}
-    rows = session.scalars(select(Timer).where(
-        Timer.instance_id == instance_id, Timer.status == PENDING)).all()
+    if any(isinstance(o, Timer) for o in (*session.new, *session.dirty)):
+        session.flush()  # timer rows changed through the ORM in this transaction
+    # Core statements built once: every save of a case with timers runs this.
+    conn = session.connection()
     now = clock.now()
-    for row in rows:
+    for row in conn.execute(_PENDING_OF_CASE, {"instance": instance_id}).all():
         due = wanted.pop((row.task_id or "", row.element_id), None)
         if due is None:
-            row.status = CANCELLED
-        elif due != row.due_at:
-            row.due_at = due  # a cycle moved on to its next firing
-            row.lease_until = None
-    for (task_id, element_id), due in wanted.items():
-        session.add(Timer(kind="task", instance_id=instance_id, task_id=task_id,
-                          element_id=element_id, due_at=due, status=PENDING, created_at=now))
+            conn.execute(_CANCEL_TIMER, {"timer": row.id})
+        elif due != row.due_at:  # a cycle moved on to its next firing
+            conn.execute(_MOVE_TIMER, {"timer": row.id, "due": due})
+    if wanted:
+        conn.execute(_INSERT_TIMER, [
+            {"kind": "task", "instance_id": instance_id, "process_version_id": None,
+             "task_id": task_id, "element_id": element_id, "due_at": due, "status": PENDING,
+             "lease_until": None, "details": None, "created_at": now, "fired_at": None}
+            for (task_id, element_id), due in wanted.items()])
+
+
+_timers = Timer.__table__
+_PENDING_OF_CASE = select(_timers.c.id, _timers.c.task_id, _timers.c.element_id,
+                          _timers.c.due_at).where(
+    _timers.c.instance_id == bindparam("instance"), _timers.c.status == PENDING)
+_CANCEL_TIMER = _timers.update().where(_timers.c.id == bindparam("timer")).values(
+    status=CANCELLED)
+_MOVE_TIMER = _timers.update().where(_timers.c.id == bindparam("timer")).values(
+    due_at=bindparam("due"), lease_until=None)
+_INSERT_TIMER = _timers.insert()
+#: Firing: the row, locked (PostgreSQL), then marked fired.
+TIMER_FOR_FIRING = select(_timers).where(_timers.c.id == bindparam("timer")).with_for_update()
+MARK_FIRED = _timers.update().where(_timers.c.id == bindparam("timer")).values(
+    status=FIRED, fired_at=bindparam("at"))
 
 
 def claim_due(session: Session, *, limit: int = 1000,
@@ -174,8 +193,9 @@ def schedule_start_timers(session: Session, *, process_id: str, version_id: int,
                           details={"cycles": cycles, "every": every}))
 
 
-def fire_start_timer(session: Session, row: Timer) -> None:
-    """Start a case for a due start timer; a cycle arms its next firing."""
+def fire_start_timer(session: Session, row: Any) -> None:
+    """Start a case for a due start timer (a `Timer`, or its row as read by
+    `TIMER_FOR_FIRING`); a cycle arms its next firing."""
     from engine import runner  # runner builds on this module
     from engine.authorization import SYSTEM
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from engine import clock, notifications, operations, outbox, runner, service_tasks, timers
 from engine.db import Database
@@ -36,11 +37,17 @@ WORKER_ACTOR = "system:worker"
 
 def fire_timer(session: Session, *, timer_id: int) -> bool:
     """Fire one due timer in this transaction; False when it was already fired or cancelled."""
-    row = session.get(Timer, timer_id, with_for_update=True)
+    # Core statements: this is every firing's path (a worker fires many timers a second).
+    if any(isinstance(o, Timer) for o in (*session.new, *session.dirty)):
+        session.flush()
+    conn = session.connection()
+    row = conn.execute(timers.TIMER_FOR_FIRING, {"timer": timer_id}).first()
     if row is None or row.status != timers.PENDING:
         return False
-    row.status = timers.FIRED
-    row.fired_at = clock.now()
+    conn.execute(timers.MARK_FIRED, {"timer": timer_id, "at": clock.now()})
+    stale = session.identity_map.get(identity_key(Timer, timer_id))
+    if stale is not None:  # loaded through the ORM earlier in this transaction
+        session.expire(stale)
     if row.kind == "start":
         timers.fire_start_timer(session, row)
         return True
