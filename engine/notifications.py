@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from engine import clock, outbox
+from engine.authorization import Principal
 from engine.models import HumanTask, Notification, User, UserTeam
 
 EMAIL = "email"
@@ -43,6 +44,12 @@ class RenderedEmail:
     subject: str
     body: str
     message_id: str
+
+
+def addressed_to(principal: Principal) -> ColumnElement[bool]:
+    """A filter on `Notification`: those to the user and to their teams."""
+    return or_(Notification.user_id == principal.user_id,
+               Notification.team_id.in_(principal.teams))
 
 
 def render(kind: str, language: str, context: dict[str, Any]) -> tuple[str, str]:

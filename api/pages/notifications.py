@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from api.deps import DbDep
 from api.pages.routing import page_router
 from api.pages.session import CheckedForm, PagePrincipal
 from api.pages.templating import redirect, render
-from engine import clock
-from engine.authorization import Principal
+from engine import clock, notifications
 from engine.models import Notification
 
 router = page_router()
 
 
-def _mine(principal: Principal) -> object:
-    return or_(Notification.user_id == principal.user_id,
-               Notification.team_id.in_(principal.teams))
-
-
 @router.get("/notifications")
-def notifications(request: Request, principal: PagePrincipal, db: DbDep) -> Response:
+def notification_page(request: Request, principal: PagePrincipal, db: DbDep) -> Response:
     """The user's and their teams' notifications, newest first."""
     with db.reading() as session:
-        rows = session.scalars(select(Notification).where(_mine(principal))
+        rows = session.scalars(select(Notification).where(notifications.addressed_to(principal))
                                .order_by(Notification.id.desc()).limit(200)).all()
         return render(request, "notifications.html", {"rows": rows}, principal=principal)
 
@@ -35,6 +29,7 @@ def notifications(request: Request, principal: PagePrincipal, db: DbDep) -> Resp
 def mark_read(principal: PagePrincipal, _form: CheckedForm, db: DbDep) -> Response:
     """Mark every notification on the page read."""
     db.unit_of_work(lambda s: s.execute(
-        update(Notification).where(_mine(principal), Notification.read_at.is_(None))
+        update(Notification)
+        .where(notifications.addressed_to(principal), Notification.read_at.is_(None))
         .values(read_at=clock.now())))
     return redirect("/notifications")

@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from api import i18n
 from api.pages.session import CSRF_FIELD, LANGUAGE_COOKIE, csrf_token, remember_csrf
+from engine import notifications
 from engine.authorization import Principal
 from engine.models import Notification
 
@@ -43,9 +44,7 @@ def unread_count(request: Request, principal: Principal) -> int:
     """How many of the user's (and their teams') notifications are unread."""
     with request.app.state.db.reading() as session:
         return session.scalar(select(func.count(Notification.id)).where(
-            Notification.read_at.is_(None),
-            or_(Notification.user_id == principal.user_id,
-                Notification.team_id.in_(principal.teams)))) or 0
+            Notification.read_at.is_(None), notifications.addressed_to(principal))) or 0
 
 
 def navigation(principal: Principal | None) -> list[tuple[str, str]]:

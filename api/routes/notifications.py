@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from api.deps import CurrentPrincipal, DbDep
+from engine import notifications
 from engine.models import Notification
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -16,9 +17,8 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 @router.get("")
 def list_notifications(db: DbDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """The caller's notifications and those of their teams, newest first."""
-    query = select(Notification).where(or_(
-        Notification.user_id == principal.user_id, Notification.team_id.in_(principal.teams),
-    )).order_by(Notification.id.desc()).limit(500)
+    query = select(Notification).where(notifications.addressed_to(principal)) \
+        .order_by(Notification.id.desc()).limit(500)
     with db.reading() as session:
         return [
             {"id": n.id, "kind": n.kind, "subject": n.subject, "body": n.body,

@@ -345,3 +345,30 @@ def test_every_page_speaks_english_after_the_switch_and_finnish_by_default(
     # Author-written labels follow too: the form's x-title-en.
     assert "Business ID" in pages.get("/start/page_intake").text
     assert "Number of positions" in pages.get(f"/tasks/{task['id']}").text
+
+
+def test_notifications_show_an_unread_count_and_can_be_marked_read(
+        api: Api, browser: Any, db: Any) -> None:
+    from engine import clock
+    from engine.models import Notification
+
+    api.user("eija", ["staff"], ["employer_services"])
+    api.user("ulla", ["staff"], ["tym"])
+    db.unit_of_work(lambda s: s.add_all([
+        Notification(team_id="employer_services", kind="message", created_at=clock.now(),
+                     subject="Uusi työpaikka julkaistu", body="Sahatyöntekijä, Kontiolahti"),
+        Notification(team_id="tym", kind="message", created_at=clock.now(),
+                     subject="TYM-asia", body="")]))
+    pages = browser().login("eija")
+
+    listing = pages.get("/tasks").text
+    assert re.search(r'class="badge"[^>]*>1<', listing)
+    page = pages.get("/notifications").text
+    assert "Uusi työpaikka julkaistu" in page and "TYM-asia" not in page
+
+    pages.post("/notifications/read", {})
+
+    assert not re.search(r'class="badge"[^>]*>\d', pages.get("/tasks").text)
+    assert "Ei uusia ilmoituksia" not in pages.get("/notifications").text  # still listed, read
+    other = browser().login("ulla").get("/tasks").text
+    assert re.search(r'class="badge"[^>]*>1<', other)  # another team's stays unread
