@@ -26,6 +26,8 @@ def reassign_task(session: Session, *, task_id: str, username: str,
     if row.status != "ready":
         raise TaskNotReady(f"task {task_id} is {row.status}")
     teams = row.candidate_teams
+    if not teams:
+        raise NotAllowed("a task without a team cannot be reassigned")
     leads = principal.is_admin or any(f"{t}.lead" in principal.teams for t in teams)
     if row.assignee not in (None, principal.username) and not leads:
         raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
@@ -35,9 +37,7 @@ def reassign_task(session: Session, *, task_id: str, username: str,
         .limit(1))
     if member is None:
         raise InputInvalid([{"field": "assignee", "message": f"{username!r} is not a member of "
-                             f"team {', '.join(repr(t) for t in teams) or 'None'}"}])
-    if row.team is None:
-        raise NotAllowed("a task without a team cannot be reassigned")
+                             f"team {', '.join(repr(t) for t in teams)}"}])
     if row.assignee != username:
         previous, row.assignee = row.assignee, username
         instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
