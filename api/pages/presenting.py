@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from api.i18n import format_day, format_number, gettext, gettext_noop, localized, ngettext
+from api.pages.form_fields import build_fields, split_errors
 from engine.deploy import load_bundle
 from engine.models import ProcessInstance, ProcessVersion
 from engine.tasks import mask_personal_ids
@@ -133,3 +135,13 @@ def problem_text(problem: dict[str, Any]) -> str:
         shown = format_day(limit) if rule.startswith("x-") else format_number(limit)
         return gettext(_BY_RULE[rule], limit=shown)
     return gettext(message)
+
+
+def form_view(schema: dict[str, Any] | None, ui: dict[str, Any] | None, values: dict[str, Any],
+              problems: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """What a form page renders: its fields filled with `values`, and the problems in the
+    page's language, next to their fields and in the summary."""
+    errors = {str(p.get("field", "")): problem_text(p) for p in problems}
+    fields = build_fields(schema, values, errors, ui) if schema else []
+    general, named = split_errors(fields, errors)
+    return {"fields": fields, "general_errors": general, "field_errors": named}

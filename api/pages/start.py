@@ -12,13 +12,11 @@ from sqlalchemy.orm import Session
 from api.deps import DbDep
 from api.pages.form_fields import (
     add_row,
-    build_fields,
     read_row_action,
     read_submission,
     remove_row,
-    split_errors,
 )
-from api.pages.presenting import problem_text
+from api.pages.presenting import form_view
 from api.pages.routing import page_router
 from api.pages.session import CheckedForm, PagePrincipal
 from api.pages.templating import redirect, render
@@ -41,14 +39,11 @@ def start_list(request: Request, principal: PagePrincipal, db: DbDep) -> Respons
 def _start_page(request: Request, option: starting.StartOption, principal: Principal, *,
                 values: dict[str, Any] | None = None, problems: list[dict[str, Any]] = (),
                 status_code: int = 200) -> Response:
-    errors = {str(p.get("field", "")): problem_text(p) for p in problems}
     form = option.form
-    fields = build_fields(form.schema, values or {}, errors, form.ui_schema) if form else []
-    general, field_errors = split_errors(fields, errors)
-    return render(request, "start_form.html", {
-        "option": option, "fields": fields,
-        "general_errors": general, "field_errors": field_errors,
-    }, principal=principal, status_code=status_code)
+    view = form_view(form.schema if form else None, form.ui_schema if form else None,
+                     values or {}, problems)
+    return render(request, "start_form.html", {"option": option, **view},
+                  principal=principal, status_code=status_code)
 
 
 @router.get("/start/{process_id}")

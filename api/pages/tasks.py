@@ -14,14 +14,12 @@ from api.deps import DbDep
 from api.i18n import gettext_noop
 from api.pages.form_fields import (
     add_row,
-    build_fields,
     read_row_action,
     read_submission,
     remove_row,
     set_path,
-    split_errors,
 )
-from api.pages.presenting import field_schemas, problem_text, readable
+from api.pages.presenting import field_schemas, form_view, problem_text, readable
 from api.pages.routing import page_router
 from api.pages.session import CheckedForm, PagePrincipal
 from api.pages.templating import redirect, render
@@ -95,15 +93,11 @@ def _task_context(session: Session, task_id: str, principal: Principal) -> dict[
 def _task_page(request: Request, context: dict[str, Any], principal: Principal, *,
                values: dict[str, Any] | None = None, problems: list[dict[str, Any]] = (),
                status_code: int = 200, message: str | None = None) -> Response:
-    form = context["task"]["form"]
-    errors = {str(p.get("field", "")): problem_text(p) for p in problems}
-    fields = build_fields(form["schema"], context["prefill"] if values is None else values,
-                          errors, form.get("ui_schema")) if form else []
-    general, field_errors = split_errors(fields, errors)
-    return render(request, "task.html", {
-        **context, "fields": fields, "general_errors": general, "field_errors": field_errors,
-        "message": message,
-    }, principal=principal, status_code=status_code)
+    form = context["task"]["form"] or {}
+    view = form_view(form.get("schema"), form.get("ui_schema"),
+                     context["prefill"] if values is None else values, problems)
+    return render(request, "task.html", {**context, **view, "message": message},
+                  principal=principal, status_code=status_code)
 
 
 @router.get("/tasks/{task_id}")
