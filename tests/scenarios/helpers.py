@@ -1,5 +1,5 @@
 """Helpers shared by the scenario tests: the platform clock in Helsinki time, a case's
-history and messages, and the messages sent to models that do not exist yet."""
+history and messages, and the messages that no case took."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def sent(api: Api, case_id: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def to_p6(api: Api, name: str) -> list[dict[str, Any]]:
-    """Payloads of `name` sent to a model that does not exist yet (P6, jobseeker_service):
-    every such message is kept as an unmatched-message incident."""
+    """Payloads of `name` sent to P6 (jobseeker_service) that no case took, because the
+    customer has no open P6 case in the test: each is kept as an unmatched-message incident."""
     return [i["details"]["payload"] for i in api.get("/api/incidents").json()
             if i["kind"] == "unmatched_message" and i["details"]["name"] == name]
 
