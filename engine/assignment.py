@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, case_rows
 from engine.authorization import Principal, require_task_work
 from engine.errors import InputInvalid, NotAllowed, NotFound, TaskNotReady
-from engine.models import HumanTask, ProcessInstance, User, UserTeam
+from engine.models import HumanTask, User, UserTeam
 
 
 def reassign_task(session: Session, *, task_id: str, username: str,
@@ -40,7 +40,7 @@ def reassign_task(session: Session, *, task_id: str, username: str,
                              f"team {', '.join(repr(t) for t in teams)}"}])
     if row.assignee != username:
         previous, row.assignee = row.assignee, username
-        instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+        instance = case_rows.load(session, row.instance_id)
         audit.record(session, type=audit.TASK_REASSIGNED, actor=principal.username,
                      instance=instance, element_id=row.element_id, task_id=task_id,
                      data={"from": previous, "to": username})

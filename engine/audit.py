@@ -25,6 +25,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from engine import clock
+from engine.case_rows import CaseRecord
 from engine.models import Event, ProcessInstance
 
 #: Event types, in the words that the history shows.
@@ -75,7 +76,7 @@ def record(
     *,
     type: str,
     actor: str | None,
-    instance: ProcessInstance | None = None,
+    instance: CaseRecord | None = None,
     element_id: str | None = None,
     task_id: str | None = None,
     data: dict[str, Any] | None = None,

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from engine import accounts, audit, clock
 from engine.authorization import SYSTEM_ACTOR, Principal
-from engine.models import HumanTask, ProcessInstance, TaskCandidate, Team
+from engine.case_rows import CaseRecord
+from engine.models import HumanTask, TaskCandidate, Team
 
 #: Case history event: a team became a candidate of an open task.
 
@@ -87,7 +88,7 @@ def visible(principal: Principal, status: str | None = None) -> ColumnElement[bo
     return HumanTask.id.in_(union(*_ids_of_teams(principal.teams, status), mine))
 
 
-def add(session: Session, task: HumanTask, team: str, *, instance: ProcessInstance,
+def add(session: Session, task: HumanTask, team: str, *, instance: CaseRecord,
         actor: str) -> bool:
     """Make `team` (an id) a candidate of `task`; False when it already is one.
 
@@ -102,7 +103,7 @@ def add(session: Session, task: HumanTask, team: str, *, instance: ProcessInstan
     return True
 
 
-def add_candidate_team(session: Session, case: ProcessInstance, params: dict[str, Any]) -> Any:
+def add_candidate_team(session: Session, case: CaseRecord, params: dict[str, Any]) -> Any:
     """The case operation `add_candidate_team`: params `element` (a user task's element id),
     `team` (a team id or name, or several: a list or comma-separated) and optionally
     `overdue` (true: only the tasks whose due date has passed).

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.models import ProcessInstance
+from engine.case_rows import CaseRecord
 
 
 @dataclass
@@ -20,7 +20,7 @@ class CaseContext:
     """What the running case's script functions may use."""
 
     session: Session
-    instance: ProcessInstance
+    instance: CaseRecord
     parameters: dict[str, Any] = field(default_factory=dict)
     #: Who is acting: a username, or "system..." for timers and workers.
     actor: str | None = None

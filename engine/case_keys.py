@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from engine import case_context
 from engine.bpmn_xml import process_property
+from engine.case_rows import CaseRecord
 from engine.models import CaseKey, ProcessInstance
 
 #: Form formats whose fields are keys.
@@ -113,7 +114,7 @@ def key_values(fields: dict[str, str], data: dict[str, Any]) -> dict[str, list[s
     return keys
 
 
-def sync(session: Session, row: ProcessInstance, fields: dict[str, str]) -> None:
+def sync(session: Session, row: CaseRecord, fields: dict[str, str]) -> None:
     """Write the case's keys to `case_keys` when they differ from those written last.
 
     Cheap when nothing changed (the usual save): a comparison with `row.search_keys`.

@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.parser.util import BPMN_MODEL_NS
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine import audit, clock, sandbox
@@ -496,6 +496,25 @@ def get_version(session: Session, process_id: str, version: int | None = None) -
     if pv is None:
         raise NotFound(f"process model {process_id!r} version {version or 'latest'} not found")
     return pv
+
+
+_pv = ProcessVersion.__table__
+#: Every case start looks its version up: Core statements built once, not an ORM query.
+_LATEST_KEY = (select(_pv.c.id, _pv.c.version).where(_pv.c.process_id == bindparam("process"))
+               .order_by(_pv.c.version.desc()).limit(1))
+_NUMBERED_KEY = select(_pv.c.id, _pv.c.version).where(
+    _pv.c.process_id == bindparam("process"), _pv.c.version == bindparam("version"))
+
+
+def version_key(session: Session, process_id: str, version: int | None = None
+                ) -> tuple[int, int]:
+    """(id, number) of a version (default: the latest) of a process, or raise `NotFound`."""
+    params = {"process": process_id, "version": version}
+    found = session.connection().execute(
+        _LATEST_KEY if version is None else _NUMBERED_KEY, params).first()
+    if found is None:
+        raise NotFound(f"process model {process_id!r} version {version or 'latest'} not found")
+    return found.id, found.version
 
 
 def latest_versions(session: Session) -> list[ProcessVersion]:

@@ -23,11 +23,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session
 
 from engine import candidates, clock, notifications
-from engine.models import Document, ProcessInstance
+from engine.case_rows import CaseRecord
+from engine.models import Document
 from engine.settings import get_settings
 
 ExternalOperation = Callable[..., Any]
-CaseOperation = Callable[[Session, ProcessInstance, dict[str, Any]], Any]
+CaseOperation = Callable[[Session, CaseRecord, dict[str, Any]], Any]
 
 _external: dict[str, ExternalOperation] = {}
 _in_case: dict[str, CaseOperation] = {}
@@ -62,13 +63,13 @@ def call_external(name: str, params: dict[str, Any]) -> Any:
     return fn(**params)
 
 
-def call_in_case(name: str, session: Session, case: ProcessInstance,
+def call_in_case(name: str, session: Session, case: CaseRecord,
                  params: dict[str, Any]) -> Any:
     """Run a case operation in the caller's transaction."""
     return _in_case[name](session, case, params)
 
 
-def _notify(session: Session, case: ProcessInstance, params: dict[str, Any]) -> Any:
+def _notify(session: Session, case: CaseRecord, params: dict[str, Any]) -> Any:
     kind = params.get("template") or "message"
     context = {"case_id": case.id, "subject": params.get("subject", ""),
                "body": params.get("body", ""), **(params.get("context") or {})}
@@ -80,7 +81,7 @@ def _notify(session: Session, case: ProcessInstance, params: dict[str, Any]) -> 
 _documents = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 
 
-def _render_document(session: Session, case: ProcessInstance, params: dict[str, Any]) -> Any:
+def _render_document(session: Session, case: CaseRecord, params: dict[str, Any]) -> Any:
     template = params.get("template")
     if not isinstance(template, str):
         raise ValueError("render_document needs a 'template' text")

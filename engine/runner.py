@@ -39,14 +39,16 @@ from engine import (
     candidates,
     case_context,
     case_keys,
+    case_rows,
     clock,
     outbox,
     reference_data,
     views,
 )
 from engine.authorization import Principal, require_start, require_task_work
+from engine.case_rows import CaseRecord
 from engine.db import after_commit
-from engine.deploy import bundle_for_version, get_version, load_bundle
+from engine.deploy import bundle_for_version, version_key
 from engine.errors import (
     FormInvalid,
     InputInvalid,
@@ -67,7 +69,6 @@ from engine.models import (
     HumanTask,
     Incident,
     MessageSubscription,
-    ProcessInstance,
     TaskCandidate,
     User,
     UserTeam,
@@ -79,6 +80,11 @@ from engine.state import dump_state, load_state, prune, to_jsonable
 from engine.timers import force_fire, sync_case_timers
 
 log = logging.getLogger(__name__)
+# Below INFO, SpiffWorkflow's loggers attach every task of the case and the task's data to each
+# state change's log record, whether or not the record is then shown: a cost on every step.
+for _name in ("spiff.workflow", "spiff.task"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 RUNNING = "running"
 WAITING = "waiting"
@@ -141,7 +147,7 @@ class _Case:
     """A loaded case during one unit of work."""
 
     session: Session
-    row: ProcessInstance
+    row: CaseRecord
     bundle: SpecBundle
     wf: BpmnWorkflow
     actor: str
@@ -157,7 +163,7 @@ class _Case:
 
 def open_case(session: Session, instance_id: int, actor: str) -> _Case:
     """Load a case for a change, locking its row; raises `NotFound`."""
-    row = session.get(ProcessInstance, instance_id, with_for_update=True)
+    row = case_rows.load(session, instance_id)
     if row is None:
         raise NotFound(f"case {instance_id} not found")
     bundle = bundle_for_version(session, row.process_version_id)
@@ -171,7 +177,7 @@ def open_case(session: Session, instance_id: int, actor: str) -> _Case:
     return _Case(session, row, bundle, wf, actor)
 
 
-def _bind(session: Session, row: ProcessInstance, actor: str) -> None:
+def _bind(session: Session, row: CaseRecord, actor: str) -> None:
     case_context.bind(case_context.CaseContext(
         session, row, reference_data.parameter_values(session, row.parameter_set), actor))
 
@@ -181,9 +187,10 @@ def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> N
     wf = case.wf
     if failure is None:
         try:
-            cycles = _cycle_counts(wf)
-            wf.refresh_timers()
-            _record_cycle_firings(case, cycles)
+            if case.bundle.has_timer_events:
+                cycles = _cycle_counts(wf)
+                wf.refresh_timers()
+                _record_cycle_firings(case, cycles)
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
         except SpiffWorkflowException as exc:
             task = getattr(exc, "task", None)
@@ -314,7 +321,8 @@ def _save(case: _Case, failure: _Failure | None) -> None:
         ready = wf.get_tasks(state=TaskState.READY, manual=True)
     if case.bundle.has_message_events:
         _sync_subscriptions(case)
-    schedule_calls(session, instance_id=row.id, wf=wf)
+    if case.bundle.has_task_kind(DeferredServiceTask):
+        schedule_calls(session, instance_id=row.id, wf=wf)
     previous = row.status
     status = _status(wf, ready)
     if failure is not None:
@@ -339,7 +347,7 @@ def _save(case: _Case, failure: _Failure | None) -> None:
     if status == COMPLETED and previous != COMPLETED:
         row.ended_at = row.updated_at
         audit.record(session, type=audit.CASE_COMPLETED, actor=case.actor, instance=row)
-    session.flush()  # the revision check happens here: a lost race raises StaleDataError
+    case_rows.write(session, row)  # checks the revision: a lost race raises StaleDataError
     revision, instance_id = row.revision, row.id
     if status not in FINAL:  # a finished case is rarely opened again: not worth its memory
         after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
@@ -550,7 +558,7 @@ def start_case(
     session: Session, *, process_id: str, principal: Principal, version: int | None = None,
     data: dict[str, Any] | None = None, start_event: Any = None,
     fire_start_timer: str | None = None, hops: int = 0,
-) -> ProcessInstance:
+) -> CaseRecord:
     """Start a case of a process version (default: the latest) with initial data.
 
     `start_event` is a message that starts the case (a message start event catches it);
@@ -559,24 +567,25 @@ def start_case(
     require_start(principal)
     if data is not None and not isinstance(data, dict):
         raise InputInvalid([{"field": "data", "message": "must be an object"}])
-    pv = get_version(session, process_id, version)
-    bundle = load_bundle(session, pv)
+    version_id, number = version_key(session, process_id, version)
+    bundle = bundle_for_version(session, version_id)
+    if bundle is None:
+        raise NotFound(f"process model {process_id!r} version {number} not found")
     wf = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=script_engine)
     wf.task_tree.data.update(copy.deepcopy(data or {}))
     now = clock.now()
-    row = ProcessInstance(process_version_id=pv.id, process_id=pv.process_id, version=pv.version,
-                          status=RUNNING, state="", data=to_jsonable(data or {}),
-                          started_by=principal.username, created_at=now, updated_at=now,
-                          parameter_set=reference_data.active_parameter_set(session))
-    session.add(row)
-    session.flush()
+    row = case_rows.insert(session, process_version_id=version_id, process_id=bundle.process_id,
+                           version=number, status=RUNNING, state="",
+                           data=to_jsonable(data or {}), started_by=principal.username,
+                           created_at=now, updated_at=now,
+                           parameter_set=reference_data.active_parameter_set(session))
     _bind(session, row, principal.username)
     start_form = bundle.start_form() if start_event is None and fire_start_timer is None \
         else None
     if start_form is not None:  # a refused start leaves nothing: the unit of work rolls back
         check_form(start_form, data or {}, context={})
     audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
-                 element_id=process_id, data={"version": pv.version, "data": row.data})
+                 element_id=process_id, data={"version": number, "data": row.data})
     case = _Case(session, row, bundle, wf, principal.username)
     _choose_start_event(wf, start_event, fire_start_timer)
     if start_event is not None or fire_start_timer is not None:
@@ -623,7 +632,7 @@ def _task_row(session: Session, task_id: str, *, lock: bool = False) -> HumanTas
 
 
 def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
-                  principal: Principal) -> ProcessInstance:
+                  principal: Principal) -> CaseRecord:
     """Complete a ready user task with form data, then run the case until it waits.
 
     Raises `NotFound`, `NotAllowed` (another team's task), `TaskNotReady` (already done, or held
@@ -712,7 +721,7 @@ def claim_task(session: Session, *, task_id: str, principal: Principal) -> Human
         raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
     if row.assignee is None:
         row.assignee = principal.username
-        instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+        instance = case_rows.load(session, row.instance_id)
         audit.record(session, type=audit.TASK_CLAIMED, actor=principal.username,
                      instance=instance, element_id=row.element_id, task_id=task_id)
     return row
@@ -728,13 +737,13 @@ def unclaim_task(session: Session, *, task_id: str, principal: Principal) -> Hum
         raise TaskNotReady(f"task {task_id} is held by {row.assignee}")
     if row.assignee is not None:
         row.assignee = None
-        instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+        instance = case_rows.load(session, row.instance_id)
         audit.record(session, type=audit.TASK_UNCLAIMED, actor=principal.username,
                      instance=instance, element_id=row.element_id, task_id=task_id)
     return row
 
 
-def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> ProcessInstance:
+def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> CaseRecord:
     """Cancel a case: its open tasks are cancelled and nothing more happens."""
     case = open_case(session, instance_id, principal.username)
     if case.row.status in FINAL:
@@ -753,7 +762,7 @@ def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> 
     row.ended_at = row.updated_at = clock.now()
     row.state = dump_state(case.wf, case.bundle.dialect)
     audit.record(session, type=audit.CASE_CANCELLED, actor=principal.username, instance=row)
-    session.flush()
+    case_rows.write(session, row)
     return row
 
 

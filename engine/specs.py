@@ -257,6 +257,7 @@ class SpecBundle:
     key_fields: dict[str, str] = field(default_factory=dict)
     _form_cache: dict[str, FormDefinition | None] = field(default_factory=dict)
     _kinds: set[type] | None = None
+    _task_classes: set[type] | None = None
 
     def form_for(self, task_spec: Any) -> FormDefinition | None:
         """Return the form of a user task, or None when it has none."""
@@ -290,6 +291,13 @@ class SpecBundle:
                            for ts in spec.task_specs.values()
                            for edef in event_definitions(getattr(ts, "event_definition", None))}
         return self._kinds
+
+    def has_task_kind(self, cls: type) -> bool:
+        """Whether any element of the version is a task spec of class `cls` (or a subclass)."""
+        if self._task_classes is None:
+            self._task_classes = {type(ts) for spec in self.all_specs()
+                                  for ts in spec.task_specs.values()}
+        return any(issubclass(k, cls) for k in self._task_classes)
 
     @property
     def has_message_events(self) -> bool:

@@ -8,7 +8,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.authorization import Principal, can_see_task
-from engine.models import HumanTask, ProcessInstance, TaskCandidate
+from engine.case_rows import CaseRecord
+from engine.models import HumanTask, TaskCandidate
 
 _tasks = HumanTask.__table__
 _candidates = TaskCandidate.__table__
@@ -75,7 +76,7 @@ def task_row(session: Session, task_id: str) -> TaskRow | None:
     return rows[0] if rows else None
 
 
-def instance_to_dict(session: Session, row: ProcessInstance, principal: Principal | None = None
+def instance_to_dict(session: Session, row: CaseRecord, principal: Principal | None = None
                      ) -> dict[str, Any]:
     """The public shape of a case (`GET /api/process-instances/{id}`)."""
     tasks = ready_tasks(session, row.id)

@@ -14,7 +14,7 @@ from engine import audit, deploy, runner
 from engine.authorization import SYSTEM, Principal
 from engine.db import Database
 from engine.errors import TaskNotReady
-from engine.models import Event, HumanTask
+from engine.models import Event, HumanTask, ProcessInstance
 from tests.conftest import DATA
 
 ROUNDS = 6
@@ -58,7 +58,7 @@ def _race_in_threads(fns: list[Any]) -> list[Any]:
 
 def _final(db: Database, case_id: int) -> tuple[str, dict[str, Any], int]:
     with db.reading() as s:
-        row = s.get(runner.ProcessInstance, case_id)
+        row = s.get(ProcessInstance, case_id)
         completions = s.scalar(select(func.count()).select_from(Event).where(
             Event.instance_id == case_id, Event.type == audit.TASK_COMPLETED))
         assert row is not None
