@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import MAX_ID, MAX_VERSION, CurrentPrincipal, DbDep, Id
 from api.errors import ErrorAnswer, NotMigratableAnswer, answers
@@ -24,8 +25,11 @@ class StartRequest(BaseModel):
     data: dict[str, Any] | None = None
 
 
+# The hot case routes are async and run their database work in the thread pool themselves:
+# FastAPI sends a sync route to the pool twice (the route, then the check of its answer
+# against the response model); these go once, and their answer is checked in the event loop.
 @router.post("", status_code=201, responses=answers(400, 403, 404, 409, 422))
-def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Start a case of a process model (latest version unless one is given)."""
     def work(session: Session) -> dict[str, Any]:
         starting.require_manual_start(session, principal, body.process_id, body.version)
@@ -33,7 +37,7 @@ def start(body: StartRequest, db: DbDep, principal: CurrentPrincipal) -> dict[st
                                 data=body.data, principal=principal)
         return views.instance_to_dict(session, row, principal)
 
-    return db.unit_of_work(work)
+    return await run_in_threadpool(db.unit_of_work, work)
 
 
 @router.get("", responses=answers(422))
@@ -63,15 +67,18 @@ def list_cases(
 
 
 @router.get("/{instance_id}", responses=answers(404, 422))
-def get_case(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_case(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A case with its current data and ready tasks."""
-    with db.reading() as session:
-        return views.instance_to_dict(
-            session, case_access.get_visible(session, principal, instance_id), principal)
+    def read() -> dict[str, Any]:
+        with db.reading() as session:
+            return views.instance_to_dict(
+                session, case_access.get_visible(session, principal, instance_id), principal)
+
+    return await run_in_threadpool(read)
 
 
 @router.post("/{instance_id}/cancel", responses=answers(403, 404, 409, 422))
-def cancel(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def cancel(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Cancel a case."""
     require_case_change(principal)
 
@@ -79,7 +86,7 @@ def cancel(instance_id: Id, db: DbDep, principal: CurrentPrincipal) -> dict[str,
         row = runner.cancel_case(session, instance_id=instance_id, principal=principal)
         return views.instance_to_dict(session, row, principal)
 
-    return db.unit_of_work(work)
+    return await run_in_threadpool(db.unit_of_work, work)
 
 
 @router.get("/{instance_id}/history", responses=answers(404, 422))
