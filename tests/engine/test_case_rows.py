@@ -1,0 +1,148 @@
+"""The runner's case row, read and written with Core (engine.case_rows): one object per case
+and transaction, a revision check on every write, late changes written at the commit, and a
+rolled-back savepoint taking its changes with it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import audit, case_rows, deploy, runner
+from engine.authorization import SYSTEM
+from engine.db import Database
+from engine.errors import Conflict
+from engine.models import Event, ProcessInstance
+from tests.conftest import DATA
+
+
+def _start(db: Database) -> int:
+    path = DATA / "parallel_pair.bpmn"
+    db.unit_of_work(lambda s: deploy.deploy(s, [(path.name, path.read_bytes())], actor="test"))
+    return db.unit_of_work(lambda s: runner.start_case(
+        s, process_id="parallel_pair", principal=SYSTEM).id)
+
+
+def _stored(db: Database, case_id: int) -> SimpleNamespace:
+    with db.reading() as s:
+        row = s.get(ProcessInstance, case_id)
+        assert row is not None
+        return SimpleNamespace(**{c: getattr(row, c) for c in ProcessInstance.__table__.c.keys()})
+
+
+def test_a_case_opened_twice_in_one_transaction_is_one_object(db: Database) -> None:
+    case_id = _start(db)
+
+    def twice(session):
+        first = case_rows.load(session, case_id)
+        second = case_rows.load(session, case_id)
+        return first is second, isinstance(first, case_rows.CaseRow)
+
+    assert db.unit_of_work(twice) == (True, True)
+
+
+def test_a_missing_case_loads_as_none(db: Database) -> None:
+    assert db.unit_of_work(lambda s: case_rows.load(s, 987654)) is None
+
+
+def test_a_write_updates_only_what_changed_and_bumps_the_revision(db: Database) -> None:
+    case_id = _start(db)
+    before = _stored(db, case_id)
+
+    def change(session):
+        row = case_rows.load(session, case_id)
+        row.status = "waiting"
+        row.status = "waiting"  # unchanged the second time: still one change
+        assert row._changed == {"status"}
+        case_rows.write(session, row)
+        assert row._changed == set()
+
+    db.unit_of_work(change)
+    after = _stored(db, case_id)
+    assert after.status == "waiting"
+    assert after.revision == before.revision + 1
+    assert after.state == before.state and after.data == before.data
+
+
+def test_a_change_made_after_the_write_is_written_at_the_commit(db: Database) -> None:
+    case_id = _start(db)
+
+    def late_event(session):
+        row = case_rows.load(session, case_id)
+        audit.record(session, type=audit.CASE_ERROR, actor="test", instance=row)
+        return row.last_event_hash
+
+    head = db.unit_of_work(late_event)
+    assert _stored(db, case_id).last_event_hash == head
+    with db.reading() as s:
+        assert audit.verify_chain(s) is None
+
+
+def test_a_stale_revision_is_refused(db: Database) -> None:
+    case_id = _start(db)
+    with db.Session() as session:
+        row = case_rows.load(session, case_id)
+        # Another transaction saved the case after this one read it.
+        session.connection().execute(ProcessInstance.__table__.update().where(
+            ProcessInstance.__table__.c.id == case_id).values(revision=row.revision + 5))
+        row.status = "waiting"
+        with pytest.raises(StaleDataError):
+            case_rows.write(session, row)
+        session.rollback()
+
+
+def test_a_unit_of_work_that_keeps_losing_gives_up_with_a_conflict(db: Database) -> None:
+    case_id = _start(db)
+    calls = []
+
+    def always_stale(session):
+        calls.append(1)
+        row = case_rows.load(session, case_id)
+        row.__dict__["revision"] = -1  # as if read before some other save
+        row.status = "waiting"
+        case_rows.write(session, row)
+
+    with pytest.raises(Conflict):
+        db.unit_of_work(always_stale, retries=2)
+    assert len(calls) == 3
+    assert _stored(db, case_id).status != "waiting"
+
+
+def test_a_rolled_back_savepoint_restores_the_row_and_its_events(db: Database) -> None:
+    case_id = _start(db)
+    head_before = _stored(db, case_id).last_event_hash
+
+    def failing_savepoint(session):
+        row = case_rows.load(session, case_id)
+        try:
+            with session.begin_nested():
+                audit.record(session, type=audit.CASE_ERROR, actor="test", instance=row)
+                row.status = "error"
+                raise RuntimeError("the operation failed")
+        except RuntimeError:
+            pass
+        return row.last_event_hash, row.status
+
+    head, status = db.unit_of_work(failing_savepoint)
+    assert head == head_before and status != "error"
+    stored = _stored(db, case_id)
+    assert stored.last_event_hash == head_before and stored.status == status
+    with db.reading() as s:
+        assert not s.scalars(select(Event).where(Event.type == audit.CASE_ERROR)).all()
+        assert audit.verify_chain(s) is None
+
+
+def test_a_case_loaded_through_the_orm_first_stays_an_orm_object(db: Database) -> None:
+    case_id = _start(db)
+
+    def orm_first(session):
+        orm = session.get(ProcessInstance, case_id)
+        case = runner.open_case(session, case_id, "test")
+        case.row.status = "waiting"
+        case_rows.write(session, case.row)
+        return case.row is orm
+
+    assert db.unit_of_work(orm_first) is True
+    assert _stored(db, case_id).status == "waiting"
