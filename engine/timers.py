@@ -12,6 +12,7 @@ SpiffWorkflow's timers read the platform clock (see `engine.scripting`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.bpmn_semantics import timer_arms
 from engine.db import is_sqlite
-from engine.models import ProcessVersion, Timer
+from engine.models import ProcessInstance, ProcessVersion, Timer
 from engine.specs import event_definitions
 
 
@@ -101,7 +102,10 @@ def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None
     # Core statements built once: every save of a case with timers runs this.
     conn = session.connection()
     now = clock.now()
-    for row in conn.execute(_PENDING_OF_CASE, {"instance": instance_id}).all():
+    rows = session.info.get(_PREFETCHED, {}).pop(instance_id, None)
+    if rows is None:
+        rows = conn.execute(_PENDING_OF_CASE, {"instance": instance_id}).all()
+    for row in rows:
         due = wanted.pop((row.task_id or "", row.element_id), None)
         if due is None:
             conn.execute(_CANCEL_TIMER, {"timer": row.id})
@@ -116,6 +120,7 @@ def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None
 
 
 _timers = Timer.__table__
+_instances = ProcessInstance.__table__
 _PENDING_OF_CASE = select(_timers.c.id, _timers.c.task_id, _timers.c.element_id,
                           _timers.c.due_at).where(
     _timers.c.instance_id == bindparam("instance"), _timers.c.status == PENDING)
@@ -124,10 +129,48 @@ _CANCEL_TIMER = _timers.update().where(_timers.c.id == bindparam("timer")).value
 _MOVE_TIMER = _timers.update().where(_timers.c.id == bindparam("timer")).values(
     due_at=bindparam("due"), lease_until=None)
 _INSERT_TIMER = _timers.insert()
+_PENDING_OF_CASES = select(_timers.c.id, _timers.c.instance_id, _timers.c.task_id,
+                           _timers.c.element_id, _timers.c.due_at).where(
+    _timers.c.instance_id.in_(bindparam("instances", expanding=True)),
+    _timers.c.status == PENDING)
+#: session.info key: pending timer rows read ahead for several cases (`read_ahead_pending`).
+_PREFETCHED = "virta_pending_timers"
+
+
+def read_ahead_pending(session: Session, instance_ids: Sequence[int]) -> None:
+    """Read the pending timer rows of several cases in one statement, for the next
+    `sync_case_timers` of each in this transaction (a batch of firings saves each case once).
+
+    Each case's rows are used once; the caller calls `forget_read_ahead` before anything
+    else could change those rows.
+    """
+    found: dict[int, list[Any]] = {i: [] for i in instance_ids}
+    for row in session.connection().execute(_PENDING_OF_CASES,
+                                            {"instances": list(instance_ids)}):
+        found[row.instance_id].append(row)
+    session.info[_PREFETCHED] = found
+
+
+def forget_read_ahead(session: Session) -> None:
+    """Drop what `read_ahead_pending` read and no save used."""
+    session.info.pop(_PREFETCHED, None)
 #: Firing: the row, locked (PostgreSQL), then marked fired.
 TIMER_FOR_FIRING = select(_timers).where(_timers.c.id == bindparam("timer")).with_for_update()
 MARK_FIRED = _timers.update().where(_timers.c.id == bindparam("timer")).values(
     status=FIRED, fired_at=bindparam("at"))
+#: Batch firing (`engine.work.fire_timers`): the rows of a batch, read without a lock ...
+TIMERS_BY_ID = select(_timers.c.id, _timers.c.kind, _timers.c.instance_id, _timers.c.status,
+                      _timers.c.due_at).where(
+    _timers.c.id.in_(bindparam("timers", expanding=True)))
+#: ... their cases locked in id order (the order of any other batch, and a request's order:
+#: the case row before its timer rows), ...
+LOCK_CASES = select(_instances.c.id).where(
+    _instances.c.id.in_(bindparam("instances", expanding=True))
+).order_by(_instances.c.id).with_for_update()
+#: ... and those still pending marked fired in one statement; what it returns is what fires.
+MARK_FIRED_MANY = _timers.update().where(
+    _timers.c.id.in_(bindparam("timers", expanding=True)), _timers.c.status == PENDING
+).values(status=FIRED, fired_at=bindparam("at")).returning(_timers.c.id, _timers.c.instance_id)
 
 
 def claim_due(session: Session, *, limit: int = 1000,

@@ -8,7 +8,7 @@ never imports the workers: they pass in what sends mail (`Mailer`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +28,18 @@ Mailer = Callable[[notifications.RenderedEmail], None]
 #: Attempts to deliver one e-mail or external message before giving up.
 EMAIL_RETRIES = 8
 EMAIL_BACKOFF = timedelta(seconds=2)
+#: Most timers handed to a worker in one message and fired in one transaction: big enough to
+#: share a message's and a transaction's cost, small enough that the workers' threads share
+#: a round's work.
+TIMER_BATCH = 50
+#: Due timers one scheduler round claims at most.
+TIMER_CLAIM = 1000
+#: A round that moved at least this many items suggests a backlog: the next round follows at
+#: once. After a smaller round the scheduler waits its interval, so that the timers falling due
+#: meanwhile go out together in full batches instead of a few per message.
+BACKLOG = 500
+#: Tries of a batch's transaction after a lost race before its timers go one by one.
+BATCH_CONFLICT_RETRIES = 2
 SCHEDULER_ACTOR = "system:scheduler"
 WORKER_ACTOR = "system:worker"
 
@@ -53,11 +65,101 @@ def fire_timer(session: Session, *, timer_id: int) -> bool:
         return True
     if row.instance_id is None:
         return False
-    case = runner.open_case(session, row.instance_id, SCHEDULER_ACTOR)
+    return _advance(session, row.instance_id)
+
+
+def _advance(session: Session, instance_id: int) -> bool:
+    """Run a case whose timer was just marked fired; False when the case has finished."""
+    case = runner.open_case(session, instance_id, SCHEDULER_ACTOR)
     if case.row.status in runner.FINAL:
         return False
     runner.advance(case)
     return True
+
+
+def fire_timers(session: Session, *, timer_ids: Sequence[int]) -> int:
+    """Fire a batch of due timers in this transaction; returns how many fired.
+
+    Timers already fired or cancelled are skipped, so a redelivered batch fires nothing twice.
+    The batch's cases are locked in one statement in id order, the timers still pending are
+    marked fired in one statement, and each case is advanced. A case with two timers in the
+    batch is advanced for the first; the second fires in a later pass only if it is still
+    pending then (the first firing may have withdrawn it, e.g. another arm of an event-based
+    gateway, and then it stays cancelled as when the timers fire one by one).
+    """
+    if any(isinstance(o, Timer) for o in (*session.new, *session.dirty)):
+        session.flush()
+    conn = session.connection()
+    rows = conn.execute(timers.TIMERS_BY_ID, {"timers": list(timer_ids)}).all()
+    rows = sorted((r for r in rows if r.status == timers.PENDING), key=lambda r: (r.due_at, r.id))
+    by_case: dict[int, list[int]] = {}
+    for row in rows:
+        if row.kind != "start" and row.instance_id is not None:
+            by_case.setdefault(row.instance_id, []).append(row.id)
+    fired = 0
+    if by_case:
+        conn.execute(timers.LOCK_CASES, {"instances": sorted(by_case)})
+    while by_case:
+        marked = conn.execute(timers.MARK_FIRED_MANY, {
+            "timers": [ids[0] for ids in by_case.values()], "at": clock.now()}).all()
+        for timer_id, _ in marked:
+            stale = session.identity_map.get(identity_key(Timer, timer_id))
+            if stale is not None:  # loaded through the ORM earlier in this transaction
+                session.expire(stale)
+        cases = sorted(r.instance_id for r in marked)
+        if cases:
+            timers.read_ahead_pending(session, cases)
+        try:
+            for instance_id in cases:
+                fired += _advance(session, instance_id)
+        finally:
+            timers.forget_read_ahead(session)
+        by_case = {case: ids[1:] for case, ids in by_case.items() if len(ids) > 1}
+    for row in rows:  # start timers start new cases: no lock on existing ones to order
+        if row.kind == "start":
+            fired += fire_timer(session, timer_id=row.id)
+    return fired
+
+
+def fire_timer_batch(db: Database, timer_ids: Sequence[int]) -> int:
+    """Fire a batch of timers in one unit of work; returns how many fired.
+
+    When the batch's transaction fails (a lost race that retrying did not settle, a case that
+    raises), its timers are fired one by one, each in its own unit of work, so that one bad
+    case never holds up the others. The first error of those is raised again afterwards: the
+    message is retried (what fired is skipped then) and the failure is logged once per try.
+    """
+    ids = list(timer_ids)
+    try:
+        return db.unit_of_work(lambda s: fire_timers(s, timer_ids=ids),
+                               retries=BATCH_CONFLICT_RETRIES)
+    except Exception:
+        if len(ids) <= 1:
+            raise
+        log.warning("a batch of %d timers failed; firing them one by one", len(ids),
+                    exc_info=True)
+    fired, error = 0, None
+    for timer_id in ids:
+        try:
+            fired += db.unit_of_work(lambda s, t=timer_id: fire_timer(s, timer_id=t))
+        except Exception as exc:  # one case's failure: the others still fire
+            log.exception("timer %s failed", timer_id)
+            error = error or exc
+    if error is not None:
+        raise error
+    return fired
+
+
+def batches(ids: Sequence[int], size: int) -> list[list[int]]:
+    """`ids` in batches of at most `size`, as even as possible (`[]` for none)."""
+    count = -(-len(ids) // max(1, size))
+    small, larger = divmod(len(ids), count) if count else (0, 0)
+    out, start = [], 0
+    for k in range(count):
+        end = start + small + (k < larger)
+        out.append(list(ids[start:end]))
+        start = end
+    return out
 
 
 # ---------------------------------------------------------------- outbox
@@ -198,17 +300,27 @@ def _delivery_failed(session: Session, outbox_id: int, error: str) -> None:
 
 def scheduler_round(db: Database, *, send_timer: Callable[[int], None],
                     send_outbox: Callable[[int], None],
+                    send_timers: Callable[[list[int]], None] | None = None,
+                    timer_batch: int = TIMER_BATCH,
                     reminder_lead: timedelta = notifications.REMINDER_LEAD,
                     lease: timedelta = outbox.DISPATCH_LEASE) -> int:
     """One round of the scheduler: hand due timers and outbox rows to the workers, send due
     reminders. Messages are sent after the claim commits, and a message that is lost (a worker
-    or the broker died) is sent again once its `lease` runs out. Returns how many items moved.
+    or the broker died) is sent again once its `lease` runs out. Due timers go in batches of
+    at most `timer_batch` to `send_timers` when it is given (and `timer_batch` > 1), else one
+    by one to `send_timer`.
+    Returns how many items moved.
     """
     with db.reading() as session:
         timers_due, outbox_due, reminders_due = _work_due(session, reminder_lead)
-    due = db.unit_of_work(lambda s: timers.claim_due(s, lease=lease)) if timers_due else []
-    for timer_id in due:
-        send_timer(timer_id)
+    due = db.unit_of_work(lambda s: timers.claim_due(s, limit=TIMER_CLAIM, lease=lease)) \
+        if timers_due else []
+    if send_timers is not None and timer_batch > 1:
+        for batch in batches(due, timer_batch):
+            send_timers(batch)
+    else:
+        for timer_id in due:
+            send_timer(timer_id)
     pending = db.unit_of_work(lambda s: outbox.claim_pending(s, lease=lease)) \
         if outbox_due else []
     for outbox_id, _kind in pending:

@@ -257,13 +257,17 @@ class Drain:
     def _fire(self, timer_id: int) -> None:
         self.db.unit_of_work(lambda s: work.fire_timer(s, timer_id=timer_id))
 
+    def _fire_batch(self, timer_ids: list[int]) -> None:
+        work.fire_timer_batch(self.db, timer_ids)
+
     def _handle(self, outbox_id: int) -> None:
         work.handle_outbox(self.db, outbox_id, mailer=self.mailer)
 
     def __call__(self, max_rounds: int = 100) -> int:
         moved = 0
         for _ in range(max_rounds):
-            step = work.scheduler_round(self.db, send_timer=self._fire, send_outbox=self._handle)
+            step = work.scheduler_round(self.db, send_timer=self._fire,
+                                        send_timers=self._fire_batch, send_outbox=self._handle)
             if not step:
                 return moved
             moved += step

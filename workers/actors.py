@@ -56,6 +56,12 @@ def fire_timer(timer_id: int) -> None:
     ctx.db.unit_of_work(lambda s: work.fire_timer(s, timer_id=timer_id))
 
 
+def fire_timers(timer_ids: list[int]) -> None:
+    """Fire a batch of due timers in one transaction (one by one if that fails)."""
+    ctx = _ctx()
+    work.fire_timer_batch(ctx.db, timer_ids)
+
+
 def handle_outbox(outbox_id: int) -> None:
     """Do the work of one outbox row."""
     ctx = _ctx()
@@ -68,6 +74,7 @@ class Actors:
     """The actors declared on one broker."""
 
     fire_timer: dramatiq.Actor
+    fire_timers: dramatiq.Actor
     handle_outbox: dramatiq.Actor
 
 
@@ -77,5 +84,6 @@ def declare(broker: dramatiq.Broker) -> Actors:
                    max_backoff=MAX_BACKOFF_MS, throws=(VirtaError,))
     return Actors(
         fire_timer=dramatiq.actor(fire_timer, actor_name="fire_timer", **options),
+        fire_timers=dramatiq.actor(fire_timers, actor_name="fire_timers", **options),
         handle_outbox=dramatiq.actor(handle_outbox, actor_name="handle_outbox", **options),
     )

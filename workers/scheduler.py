@@ -43,12 +43,16 @@ class Scheduler:
             self.db.unit_of_work(clock_sync.load_offset)
         return work.scheduler_round(
             self.db, send_timer=self.actors.fire_timer.send,
+            send_timers=self.actors.fire_timers.send, timer_batch=self.settings.timer_batch,
             send_outbox=self.actors.handle_outbox.send,
             reminder_lead=timedelta(hours=self.settings.reminder_lead_hours),
             lease=timedelta(seconds=self.settings.lease_seconds))
 
     def run_forever(self) -> None:
-        """Run rounds until `stop` is called; errors are logged and the loop goes on."""
+        """Run rounds until `stop` is called; errors are logged and the loop goes on.
+
+        Rounds are `settings.scheduler_interval` apart, unless one found a backlog.
+        """
         while not self._stop.is_set():
             try:
                 moved = self.run_round()
@@ -56,7 +60,7 @@ class Scheduler:
             except Exception:  # the database may be restarting: try again next round
                 log.exception("scheduler round failed")
                 moved = 0
-            if not moved:
+            if moved < work.BACKLOG:
                 self._stop.wait(self.settings.scheduler_interval)
 
     def stop(self) -> None:

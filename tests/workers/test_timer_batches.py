@@ -1,0 +1,236 @@
+"""Due timers handed out and fired in batches (`engine.work.fire_timers`, the `fire_timers`
+actor): one transaction per batch, every timer fired once also when a batch is delivered
+twice, and one by one when the batch's transaction fails, so that one bad case never holds up
+the others. Time moves with the platform clock's test hook.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from engine import runner, work
+from engine.db import Database
+from engine.models import Incident, ProcessInstance, Timer
+from tests.conftest import DATA, Api
+
+TIMERS = DATA / "timers"
+EVENTS = DATA / "events"
+
+
+def claim(db: Database, *, batch: int = work.TIMER_BATCH) -> list[list[int]]:
+    """One scheduler round; returns the batches it handed out (nothing is fired)."""
+    batches: list[list[int]] = []
+
+    def one_by_one(timer_id: int) -> None:
+        raise AssertionError(f"timer {timer_id} was not handed out in a batch")
+
+    work.scheduler_round(db, send_timer=one_by_one, send_timers=batches.append,
+                         timer_batch=batch, send_outbox=lambda _id: None)
+    return batches
+
+
+def timer_statuses(db: Database, **where: Any) -> dict[int, str]:
+    with db.reading() as s:
+        query = select(Timer.id, Timer.status).order_by(Timer.id)
+        for name, value in where.items():
+            query = query.where(getattr(Timer, name) == value)
+        return {timer_id: state for timer_id, state in s.execute(query)}
+
+
+@contextmanager
+def counting_commits(db: Database) -> Iterator[list[int]]:
+    """The commits of `db`'s writing engine while the block runs, one `1` each."""
+    commits: list[int] = []
+
+    def count(_conn: Any) -> None:
+        commits.append(1)
+
+    sa.event.listen(db.engine, "commit", count)
+    try:
+        yield commits
+    finally:
+        sa.event.remove(db.engine, "commit", count)
+
+
+def fired_events(api: Api, instance_id: int) -> list[str]:
+    events = api.get(f"/api/process-instances/{instance_id}/history").json()["events"]
+    return [e["element_id"] for e in events if e["type"] == "timer_fired"]
+
+
+def status(api: Api, instance_id: int) -> str:
+    return api.get(f"/api/process-instances/{instance_id}").json()["status"]
+
+
+def test_the_scheduler_hands_due_timers_out_in_batches_each_timer_once(
+        api: Api, db: Database, test_clock: Any) -> None:
+    # Given seven cases whose timers are due
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    for _ in range(7):
+        api.start("wait_duration")
+    test_clock.advance(timedelta(minutes=31))
+
+    # When a round hands them out in batches of at most three
+    batches = claim(db, batch=3)
+
+    # Then every due timer is in exactly one batch, and the batches are as even as can be
+    assert sorted(len(b) for b in batches) == [2, 2, 3]
+    assert sorted(i for b in batches for i in b) == sorted(timer_statuses(db))
+    assert claim(db, batch=3) == []  # leased: not handed out again
+
+
+def test_a_batch_fires_every_due_timer_once_in_one_transaction(
+        api: Api, db: Database, test_clock: Any) -> None:
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    ids = [api.start("wait_duration")["id"] for _ in range(5)]
+    test_clock.advance(timedelta(minutes=31))
+    [batch] = claim(db)
+    with counting_commits(db) as commits:
+        assert work.fire_timer_batch(db, batch) == 5
+    assert commits == [1]
+    assert {status(api, i) for i in ids} == {"completed"}
+    assert [fired_events(api, i) for i in ids] == [["half_hour"]] * 5
+    assert set(timer_statuses(db).values()) == {"fired"}
+
+
+def test_a_redelivered_batch_fires_nothing_twice(
+        api: Api, db: Database, test_clock: Any) -> None:
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    ids = [api.start("wait_duration")["id"] for _ in range(4)]
+    test_clock.advance(timedelta(minutes=31))
+    [batch] = claim(db)
+    assert work.fire_timer_batch(db, batch) == 4
+
+    # The broker delivers the same message again: nothing fires
+    assert work.fire_timer_batch(db, batch) == 0
+    assert [fired_events(api, i) for i in ids] == [["half_hour"]] * 4
+
+
+def test_a_batch_delivered_to_two_workers_at_once_fires_each_timer_once(
+        api: Api, db: Database, test_clock: Any) -> None:
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    ids = [api.start("wait_duration")["id"] for _ in range(6)]
+    test_clock.advance(timedelta(minutes=31))
+    [batch] = claim(db)
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def fire() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(work.fire_timer_batch(db, batch))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fire) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert sum(results) == 6
+    assert [fired_events(api, i) for i in ids] == [["half_hour"]] * 6
+    assert {status(api, i) for i in ids} == {"completed"}
+
+
+def test_a_batch_with_a_case_that_raises_still_fires_the_others(
+        api: Api, db: Database, test_clock: Any) -> None:
+    # Given four due timers, one of whose cases cannot be loaded (its stored state is broken)
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    ids = [api.start("wait_duration")["id"] for _ in range(4)]
+    broken = ids[1]
+    db.unit_of_work(lambda s: s.execute(sa.update(ProcessInstance).where(
+        ProcessInstance.id == broken).values(state="not a workflow")))
+    runner.workflow_cache.clear()
+    test_clock.advance(timedelta(minutes=31))
+    [batch] = claim(db)
+
+    # When the batch fires, its transaction fails and the timers go one by one; the broken
+    # case's error is raised afterwards (the message is retried)
+    with pytest.raises(ValueError):
+        work.fire_timer_batch(db, batch)
+
+    # Then the other cases went on, and the broken case's timer waits for the retry
+    assert [status(api, i) for i in ids] == ["completed", "waiting", "completed", "completed"]
+    assert timer_statuses(db, instance_id=broken) == {
+        t: "pending" for t in timer_statuses(db, instance_id=broken)}
+    assert set(timer_statuses(db).values()) == {"fired", "pending"}
+
+    # A retry fires nothing twice and fails on the broken case again
+    with pytest.raises(ValueError):
+        work.fire_timer_batch(db, batch)
+    assert [len(fired_events(api, i)) for i in ids] == [1, 0, 1, 1]
+
+
+def test_a_model_error_after_a_timer_becomes_an_incident_and_the_batch_still_commits(
+        api: Api, db: Database, test_clock: Any) -> None:
+    api.deploy(TIMERS / "wait_duration.bpmn", TIMERS / "wait_then_fail.bpmn")
+    good = [api.start("wait_duration")["id"] for _ in range(2)]
+    bad = api.start("wait_then_fail")["id"]
+    test_clock.advance(timedelta(minutes=31))
+    [batch] = claim(db)
+    with counting_commits(db) as commits:
+        assert work.fire_timer_batch(db, batch) == 3
+    assert commits == [1]  # no fallback to one by one
+    assert [status(api, i) for i in good] == ["completed", "completed"]
+    assert status(api, bad) == "error"
+    with db.reading() as s:
+        [incident] = s.scalars(select(Incident).where(Incident.instance_id == bad)).all()
+        assert incident.element_id == "divide"
+        assert "ZeroDivisionError" in incident.message
+    assert set(timer_statuses(db).values()) == {"fired"}
+
+
+def test_timers_of_every_kind_fire_together_in_one_batch(
+        api: Api, db: Database, test_clock: Any) -> None:
+    # Given an intermediate timer, an interrupting boundary timer, an event-based gateway
+    # whose two timer arms are both due, and a cycle start timer, all due at once
+    api.deploy(TIMERS / "wait_duration.bpmn", TIMERS / "escalation.bpmn",
+               EVENTS / "ebg_two_timers.bpmn", TIMERS / "start_hourly.bpmn")
+    wait = api.start("wait_duration")["id"]
+    boundary = api.start("escalation", {"limit": "PT1H", "start_date": "2026-04-02"})["id"]
+    gateway = api.start("ebg_two_timers")["id"]
+    test_clock.advance(timedelta(hours=2, minutes=1))
+    [batch] = claim(db)
+    kinds = {(r.kind, r.element_id) for r in _timers(db, batch)}
+    assert {("task", "half_hour"), ("task", "too_late"), ("task", "after_one_hour"),
+            ("task", "after_two_hours"), ("start", "every_hour")} <= kinds
+
+    # When the batch fires
+    work.fire_timer_batch(db, batch)
+
+    # Then each fired as it does alone: the case went on, the boundary timer escalated, the
+    # gateway's earlier arm won and withdrew the later one, and the start timer started a case
+    assert status(api, wait) == "completed"
+    assert fired_events(api, wait) == ["half_hour"]
+    assert [t["element_id"] for t in api.tasks(boundary)] == ["escalate"]
+    assert fired_events(api, boundary) == ["too_late"]
+    assert status(api, gateway) == "completed"
+    steps = [e["element_id"] for e in api.get(f"/api/process-instances/{gateway}/history")
+             .json()["events"] if e["type"] == "step_completed"]
+    assert "after_one_hour" in steps and "after_two_hours" not in steps
+    gateway_rows = {r.element_id: r.status for r in _timers(db, batch)
+                    if r.instance_id == gateway}
+    assert gateway_rows == {"after_one_hour": "fired", "after_two_hours": "cancelled"}
+    started = api.get("/api/process-instances", params={"process_id": "start_hourly"}).json()
+    assert len(started) == 1
+    assert len(timer_statuses(db, kind="start", status="pending")) == 1  # the cycle's next
+
+    # And a redelivery of the batch changes nothing
+    assert work.fire_timer_batch(db, batch) == 0
+    assert len(api.get("/api/process-instances",
+                       params={"process_id": "start_hourly"}).json()) == 1
+
+
+def _timers(db: Database, ids: list[int]) -> list[Any]:
+    with db.reading() as s:
+        return list(s.execute(select(Timer.id, Timer.kind, Timer.element_id, Timer.status,
+                                     Timer.instance_id).where(Timer.id.in_(ids))).all())
