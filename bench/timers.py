@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,44 @@ def _lateness(url: str, first_instance: int) -> tuple[list[float], list[datetime
     return late, at_list, len(due) - len(late)
 
 
+def _tree_cpu(root: int | None) -> float | None:
+    """User+system CPU seconds of a live process and its live descendants, from /proc."""
+    if root is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    if root not in cpu:
+        return None
+    total = 0.0
+    for pid, seconds in cpu.items():
+        p = pid
+        while p > 1 and p != root:
+            p = parent.get(p, 0)
+        if p == root:
+            total += seconds
+    return total
+
+
+def _stack_pids(procs: list[VirtaProcess], pg: Any, redis: Any) -> dict[str, int | None]:
+    pids: dict[str, int | None] = {p.args[0]: p.proc.pid if p.proc else None for p in procs}
+    if pg is not None and pg.data_dir is not None:
+        with suppress(OSError, ValueError):
+            pids["postgres"] = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+    if redis is not None and redis.process is not None:
+        pids["redis"] = redis.process.pid
+    return pids
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from engine.migrate import upgrade
 
@@ -203,6 +242,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _deploy(url)
         log(f"migrated and deployed in {time.monotonic() - t:.1f} s")
 
+        env = virta_env(VIRTA_DATABASE_URL=url, VIRTA_REDIS_URL=redis.url,
+                        VIRTA_PROCESSES_DIR=tmp / "processes", VIRTA_FORMS_DIR=tmp / "forms",
+                        VIRTA_TIMER_BATCH=args.timer_batch or None)
+        (tmp / "processes").mkdir()
+        (tmp / "forms").mkdir()
+        ref = ROOT / "processes" / "reference"
+        if ref.is_dir():
+            shutil.copytree(ref, tmp / "processes" / "reference")
+        worker_args = ["worker", "--processes", str(args.worker_processes),
+                       "--threads", str(args.worker_threads)]
+        procs.append(VirtaProcess(worker_args, env=env, cwd=tmp, name="worker").start())
+        procs.append(VirtaProcess(["scheduler"], env=env, cwd=tmp, name="scheduler").start())
+        result["processes"] = [" ".join(["virta", *p.args]) for p in procs]
+        result["timer_batch"] = args.timer_batch or "default (VIRTA_TIMER_BATCH unset)"
+        # Started before the cases are created, and waited for: on a busy machine a worker
+        # process takes seconds to start, which would count as lateness of the first timers.
+        ready_by = time.monotonic() + 120
+        while procs[0].log().count("ready for action") < args.worker_processes:
+            for p in procs:
+                if not p.alive():
+                    raise RuntimeError(f"virta {p.args[0]} exited:\n{p.log()[-3000:]}")
+            if time.monotonic() > ready_by:
+                raise RuntimeError(f"virta worker not ready:\n{procs[0].log()[-3000:]}")
+            time.sleep(0.2)
+        log("worker and scheduler running")
         procs_n = 1 if args.db == "sqlite" else max(1, args.create_procs or (os.cpu_count() or 1))
         # Warm-up in this process (imports, spec cache: inherited by the forked creators), then
         # calibration: cases that wait until 2100 (left pending; not measured).
@@ -239,23 +303,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "spread_s": SPREAD_S,
                            "first_due_after_setup_s": round(lead_actual, 1)}
 
-        env = virta_env(VIRTA_DATABASE_URL=url, VIRTA_REDIS_URL=redis.url,
-                        VIRTA_PROCESSES_DIR=tmp / "processes", VIRTA_FORMS_DIR=tmp / "forms")
-        (tmp / "processes").mkdir()
-        (tmp / "forms").mkdir()
-        ref = ROOT / "processes" / "reference"
-        if ref.is_dir():
-            shutil.copytree(ref, tmp / "processes" / "reference")
-        worker_args = ["worker", "--processes", str(args.worker_processes),
-                       "--threads", str(args.worker_threads)]
-        procs.append(VirtaProcess(worker_args, env=env, cwd=tmp, name="worker").start())
-        procs.append(VirtaProcess(["scheduler"], env=env, cwd=tmp, name="scheduler").start())
-        result["processes"] = [" ".join(["virta", *p.args]) for p in procs]
-        time.sleep(3)
-        for p in procs:
-            if not p.alive():
-                raise RuntimeError(f"virta {p.args[0]} exited:\n{p.log()[-3000:]}")
-
         # Wait for the window, then until every timer fired (or a time limit passed).
         deadline = t0 + timedelta(seconds=SPREAD_S + args.drain)
         meter = None
@@ -264,6 +311,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             now = datetime.now(UTC)
             if meter is None and now >= t0:
                 meter = CpuMeter()
+                pids = _stack_pids(procs, pg, redis)
+                cpu_start = {k: _tree_cpu(v) for k, v in pids.items()}
             counts = _counts(url) if now >= t0 else {}
             fired = counts.get("fired", 0)
             if time.monotonic() - last_log > 10:
@@ -276,6 +325,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError(f"virta {p.args[0]} exited:\n{p.log()[-3000:]}")
             time.sleep(1 if now >= t0 else min(5, max(0.2, (t0 - now).total_seconds())))
         busy = meter.busy_percent() if meter else None
+        cpu: dict[str, float | None] = {}
+        if meter is not None:
+            for k, pid in pids.items():
+                end, start = _tree_cpu(pid), cpu_start.get(k)
+                cpu[k] = round(end - start, 2) if end is not None and start is not None else None
         late, at_list, missing = _lateness(url, first_measured)
         fired_n = len(late)
         span = (max(at_list) - t0).total_seconds() if at_list else None
@@ -294,6 +348,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "offered_timers_per_s": round(n / SPREAD_S, 1),
             "machine_cpu_busy_percent": busy,
             "loadavg_at_end": loadavg(),
+            "cpu_seconds": cpu,
+            "cpu_ms_per_firing": {k: round(1000 * v / fired_n, 2) for k, v in cpu.items()
+                                  if v is not None and fired_n} | (
+                {"total": round(1000 * sum(v for v in cpu.values() if v) / fired_n, 2)}
+                if fired_n and cpu else {}),
         }
         all_fired = missing == 0 and fired_n == n
         result["goals"] = {
@@ -335,6 +394,9 @@ def main() -> None:
                         help="seconds after the last due time to wait for stragglers")
     parser.add_argument("--worker-processes", type=int, default=2)
     parser.add_argument("--worker-threads", type=int, default=4)
+    parser.add_argument("--timer-batch", type=int, default=0,
+                        help="VIRTA_TIMER_BATCH of the scheduler (1: one timer per message; "
+                             "default: the product's default)")
     args = parser.parse_args()
     if args.lead is None:
         args.lead = 5.0 if args.quick else 30.0
