@@ -49,9 +49,13 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: every transaction starts here, and nothing in SQLAlchemy's
+        # statement machinery (events, result handling) is needed for a BEGIN.
+        conn.connection.driver_connection.execute(begin)
 
 
 def make_engine(url: str, *, writer: bool = True) -> Engine:

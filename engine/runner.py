@@ -661,11 +661,12 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         raise TaskNotReady(f"task {task_id} is not ready")
     _require_not_excluded(case, task, principal)
     form = case.bundle.form_for(task.task_spec)
-    if form is not None:
-        check_form(form, data, context=task.data, previous=to_jsonable(task.data))
     before = to_jsonable(task.data)
+    if form is not None:
+        check_form(form, data, context=task.data, previous=before)
+    submitted = to_jsonable(data)
     task.data.update(copy.deepcopy(data))
-    changed = {k: v for k, v in to_jsonable(data).items() if before.get(k) != v}
+    changed = {k: v for k, v in submitted.items() if before.get(k) != v}
     try:
         task.run()
     except SpiffWorkflowException as exc:
@@ -679,7 +680,7 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         session.expire(stale)
     audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
                  element_id=task_row.element_id, task_id=task_id,
-                 data={"changed": changed, "submitted": to_jsonable(data)})
+                 data={"changed": changed, "submitted": submitted})
     advance(case)
     return case.row
 
