@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -216,8 +217,22 @@ class HumanTask(Base):
 
     __tablename__ = "tasks"
     __table_args__ = (
-        #: The team task list: ready tasks of some teams, oldest first.
+        #: The team task list of the API: tasks of some teams in a status, oldest first.
         Index("ix_tasks_status_team_created", "status", "team", "created_at"),
+        #: The staff task list (`engine.worklist`): one team's ready tasks in the list's
+        #: order, soonest due first / oldest first / newest first (backwards); all ready
+        #: tasks soonest due first (those who read everything); the ready tasks by id (the
+        #: tasks of a further candidate team). Partial, so they hold only the open tasks,
+        #: however many are finished.
+        Index("ix_tasks_ready_team_due", "team", text("(due_at IS NULL)"), "due_at",
+              "created_at", "id",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
+        Index("ix_tasks_ready_team_created", "team", "created_at", "id",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
+        Index("ix_tasks_ready_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
+        Index("ix_tasks_ready_id", "id",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_status_assignee", "status", "assignee"),
     )
 
