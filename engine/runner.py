@@ -80,11 +80,6 @@ from engine.state import dump_state, load_state, prune, to_jsonable
 from engine.timers import force_fire, sync_case_timers
 
 log = logging.getLogger(__name__)
-# Below INFO, SpiffWorkflow's loggers attach every task of the case and the task's data to each
-# state change's log record, whether or not the record is then shown: a cost on every step.
-for _name in ("spiff.workflow", "spiff.task"):
-    if logging.getLogger(_name).level == logging.NOTSET:
-        logging.getLogger(_name).setLevel(logging.WARNING)
 
 RUNNING = "running"
 WAITING = "waiting"

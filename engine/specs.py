@@ -35,7 +35,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import (
 )
 from SpiffWorkflow.util import task as _task_util
 
-from engine import bpmn_semantics, case_keys
+from engine import bpmn_semantics, case_keys, spiff_speedups
 from engine.bpmn_xml import BPMN_NS, parse_xml
 from engine.forms import FormDefinition, form_from_camunda_fields
 from engine.service_tasks import DeferredServiceTask
@@ -44,6 +44,8 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 #: BPMN event semantics patched into SpiffWorkflow (event-based gateways, non-interrupting
 #: boundary events): see `engine.bpmn_semantics`.
 SEMANTICS = bpmn_semantics
+#: Performance patches that keep SpiffWorkflow's behaviour: see `engine.spiff_speedups`.
+SPEEDUPS = spiff_speedups
 
 #: SpiffWorkflow's task iterators stop at depth 1000, so a case that loops a few hundred times
 #: would silently look stuck or even completed (notes/spiffworkflow.md §1a). Virta also prunes
