@@ -310,7 +310,8 @@ def _current_data(case: _Case) -> dict[str, Any]:
 def _save(case: _Case, failure: _Failure | None) -> None:
     session, row, wf = case.session, case.row, case.wf
     ready = wf.get_tasks(state=TaskState.READY, manual=True)
-    failed = _sync_tasks(case, ready)
+    # A model without user tasks has no task rows to keep in step (a timer or service flow).
+    failed = _sync_tasks(case, ready) if case.bundle.has_manual_tasks else None
     if failed is not None and failure is None:
         failure = failed
         ready = wf.get_tasks(state=TaskState.READY, manual=True)

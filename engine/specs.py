@@ -260,6 +260,7 @@ class SpecBundle:
     _form_cache: dict[str, FormDefinition | None] = field(default_factory=dict)
     _kinds: set[type] | None = None
     _task_classes: set[type] | None = None
+    _manual: bool | None = None
 
     def form_for(self, task_spec: Any) -> FormDefinition | None:
         """Return the form of a user task, or None when it has none."""
@@ -300,6 +301,14 @@ class SpecBundle:
             self._task_classes = {type(ts) for spec in self.all_specs()
                                   for ts in spec.task_specs.values()}
         return any(issubclass(k, cls) for k in self._task_classes)
+
+    @property
+    def has_manual_tasks(self) -> bool:
+        """Whether any element of the version waits for a person (a user or manual task)."""
+        if self._manual is None:
+            self._manual = any(getattr(ts, "manual", False) for spec in self.all_specs()
+                               for ts in spec.task_specs.values())
+        return self._manual
 
     @property
     def has_message_events(self) -> bool:
