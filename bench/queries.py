@@ -145,11 +145,12 @@ def _gen_pg(conn: Any, sizes: dict[str, int], pv_id: int) -> dict[str, float]:
                  "n": sizes["open_tasks"] + sizes["completed_tasks"]})
     # One task in CANDIDATE_EVERY has one more candidate team (engine.candidates).
     cur.execute("""
-        INSERT INTO task_candidates (task_id, team)
+        INSERT INTO task_candidates (task_id, team, status)
         SELECT md5(g::text)::uuid::text,
-               'team_' || lpad(((g + 1 + g / %(every)s %% 19) %% %(teams)s)::text, 2, '0')
+               'team_' || lpad(((g + 1 + g / %(every)s %% 19) %% %(teams)s)::text, 2, '0'),
+               CASE WHEN g <= %(open)s THEN 'ready' ELSE 'completed' END
         FROM generate_series(1, %(n)s) g WHERE g %% %(every)s = 3""",
-                {"teams": TEAMS, "every": CANDIDATE_EVERY,
+                {"teams": TEAMS, "every": CANDIDATE_EVERY, "open": sizes["open_tasks"],
                  "n": sizes["open_tasks"] + sizes["completed_tasks"]})
     t["tasks_s"] = time.monotonic() - s
     ev0 = cur.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
@@ -233,10 +234,12 @@ def _gen_sqlite(conn: sqlite3.Connection, sizes: dict[str, int], pv_id: int
                     TEAMS, sizes["open_tasks"], sizes["open_tasks"], sizes["open_tasks"],
                     sizes["open_tasks"]))
     conn.execute(series + """
-        INSERT INTO task_candidates (task_id, team)
-        SELECT printf('%036d', g), 'team_' || substr('0' || ((g + 1 + g / ? % 19) % ?), -2)
+        INSERT INTO task_candidates (task_id, team, status)
+        SELECT printf('%036d', g), 'team_' || substr('0' || ((g + 1 + g / ? % 19) % ?), -2),
+               CASE WHEN g <= ? THEN 'ready' ELSE 'completed' END
         FROM s WHERE g % ? = 3""", (sizes["open_tasks"] + sizes["completed_tasks"],
-                                    CANDIDATE_EVERY, TEAMS, CANDIDATE_EVERY))
+                                    CANDIDATE_EVERY, TEAMS, sizes["open_tasks"],
+                                    CANDIDATE_EVERY))
     t["tasks_s"] = time.monotonic() - s
     ev0 = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
     s = time.monotonic()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, union
+from sqlalchemy import ColumnElement, Select, literal, select, union
 from sqlalchemy.orm import Session
 
 from engine import accounts, audit, clock
@@ -64,10 +64,12 @@ def rows_for(team: str | None, teams: Iterable[str]) -> list[TaskCandidate]:
 def _ids_of_teams(teams: Iterable[str], status: str | None) -> list[Select[Any]]:
     teams = list(teams)
     primary = select(HumanTask.id).where(HumanTask.team.in_(teams))
+    further = select(TaskCandidate.task_id).where(TaskCandidate.team.in_(teams))
     if status is not None:
         primary = primary.where(HumanTask.status == status)
-    return [primary,
-            select(TaskCandidate.task_id).where(TaskCandidate.team.in_(teams))]
+        # Inline, not a parameter: a partial index of the ready rows matches only a literal.
+        further = further.where(TaskCandidate.status == literal(status, literal_execute=True))
+    return [primary, further]
 
 
 def of_teams(teams: Iterable[str], status: str | None = None) -> ColumnElement[bool]:

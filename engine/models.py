@@ -272,12 +272,19 @@ class TaskCandidate(Base):
     candidateTeam / candidateGroups names, and those `add_candidate_team` adds."""
 
     __tablename__ = "task_candidates"
-    #: The team task lists: the tasks of some teams (an index-only lookup of their ids).
-    __table_args__ = (Index("ix_task_candidates_team_task", "team", "task_id"),)
+    __table_args__ = (
+        Index("ix_task_candidates_team_task", "team", "task_id"),
+        #: The team task lists: the open tasks of some teams (an index-only lookup of their
+        #: ids, which stays small however many tasks are finished).
+        Index("ix_task_candidates_ready_team", "team", "task_id",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
+    )
 
     task_id: Mapped[str] = mapped_column(
         ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     team: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: The task's status, kept in step by the runner (`ready`, `completed`, `cancelled`).
+    status: Mapped[str] = mapped_column(String(20), default="ready", server_default="ready")
 
 
 class Event(Base):

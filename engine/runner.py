@@ -383,6 +383,7 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
         if task_id not in ready_by_id:
             conn.execute(_END_TASK, {"task": task_id, "status": "cancelled", "at": clock.now(),
                                      "by": None})
+            conn.execute(_END_CANDIDATES, {"task": task_id, "status": "cancelled"})
             audit.record(session, type=audit.TASK_CANCELLED, actor=case.actor, instance=row,
                          element_id=element_id, task_id=task_id)
     new_rows: list[dict[str, Any]] = []
@@ -429,6 +430,9 @@ _READY_TASKS = select(_TASKS.c.id, _TASKS.c.element_id).where(
     _TASKS.c.instance_id == bindparam("instance"), _TASKS.c.status == "ready")
 _END_TASK = _TASKS.update().where(_TASKS.c.id == bindparam("task")).values(
     status=bindparam("status"), completed_at=bindparam("at"), completed_by=bindparam("by"))
+#: A task's further candidate teams follow it out of the open task lists (`engine.worklist`).
+_END_CANDIDATES = TaskCandidate.__table__.update().where(
+    TaskCandidate.__table__.c.task_id == bindparam("task")).values(status=bindparam("status"))
 _INSERT_TASKS = _TASKS.insert()
 _INSERT_CANDIDATES = TaskCandidate.__table__.insert()
 #: The columns of a new task row that the runner does not set.
@@ -669,8 +673,11 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         raise InvalidTransition(_error_message(exc)) from exc
     case.completed_data.append(task.data)
     _flush_task_changes(session)
-    session.connection().execute(_END_TASK, {"task": task_id, "status": "completed",
-                                             "at": clock.now(), "by": principal.username})
+    conn = session.connection()
+    conn.execute(_END_TASK, {"task": task_id, "status": "completed", "at": clock.now(),
+                             "by": principal.username})
+    if task_row.candidates:
+        conn.execute(_END_CANDIDATES, {"task": task_id, "status": "completed"})
     stale = session.identity_map.get(identity_key(HumanTask, task_id))
     if stale is not None:  # loaded through the ORM earlier in this transaction
         session.expire(stale)
@@ -750,6 +757,8 @@ def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> 
             HumanTask.instance_id == instance_id, HumanTask.status == "ready")):
         task_row.status = "cancelled"
         task_row.completed_at = clock.now()
+        session.connection().execute(_END_CANDIDATES, {"task": task_row.id,
+                                                       "status": "cancelled"})
     for sub in session.scalars(select(MessageSubscription).where(
             MessageSubscription.instance_id == instance_id)):
         session.delete(sub)

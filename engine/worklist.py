@@ -93,17 +93,19 @@ def sources(teams: Iterable[str], *, assignee: str | None = None,
     assigned to `assignee` in none of the teams. No task is in two parts, so the parts'
     counts add up and a UNION ALL lists each task once.
 
-    The candidate part looks up every `task_candidates` row of the teams, of finished
-    tasks too, and keeps the ready ones. On PostgreSQL it is written `id = ANY(ARRAY(...))`
-    so that those ids are probed in the small `ix_tasks_ready_id`: as an `IN` the planner
-    may instead walk the ready tasks in due order looking for them (a second at 100 000).
+    The candidate part looks up the teams' open `task_candidates` rows (the partial index
+    `ix_task_candidates_ready_team`: finished tasks are not in it). On PostgreSQL it is
+    written `id = ANY(ARRAY(...))` so that those ids are probed in the small
+    `ix_tasks_ready_id`: as an `IN` the planner may instead walk the ready tasks in due order
+    looking for them (a second at 100 000).
     """
     teams = sorted(set(teams))
     parts = [select(HumanTask).where(HumanTask.status == READY, HumanTask.team == team)
              for team in teams]
     if teams:
         elsewhere = or_(HumanTask.team.is_(None), HumanTask.team.not_in(teams))
-        others = select(TaskCandidate.task_id).where(TaskCandidate.team.in_(teams))
+        others = select(TaskCandidate.task_id).where(TaskCandidate.team.in_(teams),
+                                                     TaskCandidate.status == READY)
         extra = HumanTask.id == any_(func.array(others.scalar_subquery())) if postgresql \
             else HumanTask.id.in_(others)
         parts.append(select(HumanTask).where(HumanTask.status == READY, elsewhere, extra))

@@ -205,3 +205,37 @@ def test_add_candidate_team_only_to_overdue_tasks_and_only_known_teams(
     assert add(element="ut_call", team=["Jokerit", "tym"], overdue=True)["added"] == 2
     [task] = api.tasks(case["id"])
     assert task["candidate_teams"] == ["start_services", "jokerit", "tym"]
+
+
+def test_a_tasks_further_candidate_rows_follow_it_when_it_ends(api: Api, db: Database) -> None:
+    """The open task lists find further candidate teams through `task_candidates` rows of
+    status 'ready' only (a partial index): a completed or cancelled task's rows follow it."""
+    api.deploy(SEVERAL)
+    jokeri = api.user("jonna", ["staff"], ["jokerit"])
+    done = api.start("several_teams", {"candidateTeams": ["ps_kka", "jokerit"]})
+    dropped = api.start("several_teams", {"candidateTeams": ["ps_kka", "jokerit"]})
+    [done_task], [dropped_task] = done["ready_tasks"], dropped["ready_tasks"]
+
+    def statuses() -> dict[str, str]:
+        with db.reading() as session:
+            return {r.task_id: r.status for r in session.scalars(
+                select(TaskCandidate).where(TaskCandidate.team == "jokerit"))}
+
+    assert statuses() == {done_task["id"]: "ready", dropped_task["id"]: "ready"}
+    assert sorted(listed(jokeri)) == sorted([done_task["id"], dropped_task["id"]])
+
+    jokeri.complete(done_task["id"], {})
+    api.post(f"/api/process-instances/{dropped['id']}/cancel")
+    # The completed case moved on to its next task, which jokerit is a candidate of too
+    [support] = api.tasks(done["id"])
+    assert statuses() == {done_task["id"]: "completed", dropped_task["id"]: "cancelled",
+                          support["id"]: "ready"}
+    assert listed(jokeri) == [support["id"]]
+    with db.reading() as session:
+        page = worklist.task_page(session, Principal(None, "jonna", frozenset({"staff"}),
+                                                     frozenset({"jokerit"})), worklist.Filters())
+        assert (page.total, [r.task.id for r in page.rows]) == (1, [support["id"]])
+    assert listed(api, team="jokerit", status="completed") == [done_task["id"]]
+    assert listed(api, team="jokerit", status="cancelled") == [dropped_task["id"]]
+    # Whoever worked on a finished case still sees it (case access reads finished rows too)
+    jokeri.get(f"/api/process-instances/{done['id']}")
