@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     any_,
+    bindparam,
     exists,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -100,52 +103,107 @@ def sources(teams: Iterable[str], *, assignee: str | None = None,
     looking for them (a second at 100 000).
     """
     teams = sorted(set(teams))
+    return _sources([literal(t) for t in teams], bindparam("teams", teams, expanding=True),
+                    literal(assignee) if assignee is not None else None, postgresql)
+
+
+def _sources(team_values: Sequence[Any], all_teams: Any, assignee: Any,
+             postgresql: bool) -> list[Select[Any]]:
+    """`sources` over SQL values: literals, or the bound parameters of a cached statement."""
     parts = [select(HumanTask).where(HumanTask.status == READY, HumanTask.team == team)
-             for team in teams]
-    if teams:
-        elsewhere = or_(HumanTask.team.is_(None), HumanTask.team.not_in(teams))
-        others = select(TaskCandidate.task_id).where(TaskCandidate.team.in_(teams),
+             for team in team_values]
+    if team_values:
+        elsewhere = or_(HumanTask.team.is_(None), HumanTask.team.not_in(all_teams))
+        others = select(TaskCandidate.task_id).where(TaskCandidate.team.in_(all_teams),
                                                      TaskCandidate.status == READY)
         extra = HumanTask.id == any_(func.array(others.scalar_subquery())) if postgresql \
             else HumanTask.id.in_(others)
         parts.append(select(HumanTask).where(HumanTask.status == READY, elsewhere, extra))
     if assignee is not None:
         mine = select(HumanTask).where(HumanTask.status == READY, HumanTask.assignee == assignee)
-        if teams:
+        if team_values:
             mine = mine.where(elsewhere, ~exists().where(
-                TaskCandidate.task_id == HumanTask.id, TaskCandidate.team.in_(teams)))
+                TaskCandidate.task_id == HumanTask.id, TaskCandidate.team.in_(all_teams)))
         parts.append(mine)
     return parts
 
 
-def _parts(principal: Principal, filters: Filters, now: datetime, *,
-           postgresql: bool) -> list[Select[Any]]:
-    """The scope's tasks as disjoint parts, each narrowed by the filters on `tasks`."""
-    where = _task_filters(filters, now)
+@dataclass(frozen=True)
+class _Shape:
+    """What a list's statements look like, apart from the values bound into them: lists of
+    the same shape share their statements (built once, `_statements`)."""
+
+    kind: str  # MINE, "team_filter", "everything" or "teams"
+    teams: int  # how many teams ("teams"); the values are bound as team_0, team_1, ...
+    team_filter: bool
+    due_by: bool
+    overdue: bool
+    process_id: bool
+    municipality: bool
+    sort: str
+    offset: int
+    per_page: int
+    postgresql: bool
+
+
+def _shape_and_values(principal: Principal, filters: Filters, now: datetime, *, sort: str,
+                      offset: int, per_page: int, postgresql: bool
+                      ) -> tuple[_Shape, dict[str, Any]]:
+    values: dict[str, Any] = {"now": now, "assignee": principal.username}
+    teams: list[str] = []
     if filters.scope == MINE:
-        parts = [select(HumanTask).where(HumanTask.status == READY,
-                                         HumanTask.assignee == principal.username)]
+        kind = MINE
     elif filters.team and (principal.reads_everything or filters.team in principal.teams):
-        # Every task of my own team is visible to me: the team filter alone decides.
-        parts = sources([filters.team], postgresql=postgresql)
-        where = where[1:]
+        kind, teams = "team_filter", [filters.team]
     elif principal.reads_everything:
+        kind = "everything"
+    else:
+        kind, teams = "teams", sorted(set(principal.teams))
+    values.update({f"team_{i}": team for i, team in enumerate(teams)}, teams=teams)
+    if filters.team:
+        values["filter_team"] = filters.team
+    if filters.due_by:
+        values["due_end"] = datetime.combine(filters.due_by + timedelta(days=1), time(),
+                                             clock.TIMEZONE)
+    if filters.process_id:
+        values["process_id"] = filters.process_id
+    if filters.municipality:
+        values["municipality"] = filters.municipality
+    shape = _Shape(kind, len(teams), bool(filters.team), bool(filters.due_by), filters.overdue,
+                   bool(filters.process_id), bool(filters.municipality),
+                   sort if sort in SORTS else "due", offset, per_page, postgresql)
+    return shape, values
+
+
+def _parts(shape: _Shape) -> list[Select[Any]]:
+    """The scope's tasks as disjoint parts, each narrowed by the filters on `tasks`."""
+    where = _task_filters(shape)
+    if shape.kind == MINE:
+        parts = [select(HumanTask).where(HumanTask.status == READY,
+                                         HumanTask.assignee == bindparam("assignee"))]
+    elif shape.kind == "everything":
         parts = [select(HumanTask).where(HumanTask.status == READY)]
     else:
-        parts = sources(principal.teams, assignee=principal.username, postgresql=postgresql)
+        # A team filter on one of my own teams: every task of the team is visible to me,
+        # so the filter alone decides (and replaces the filter's own condition).
+        parts = _sources([bindparam(f"team_{i}") for i in range(shape.teams)],
+                         bindparam("teams", expanding=True),
+                         bindparam("assignee") if shape.kind == "teams" else None,
+                         shape.postgresql)
+        if shape.kind == "team_filter":
+            where = where[1:]
     return [part.where(*where) for part in parts]
 
 
-def _task_filters(filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
+def _task_filters(shape: _Shape) -> list[ColumnElement[bool]]:
     """The filters on `tasks` columns; the team filter (when given) comes first."""
     where = []
-    if filters.team:
-        where.append(candidates.of_teams([filters.team], "ready"))
-    if filters.due_by:
-        end = datetime.combine(filters.due_by + timedelta(days=1), time(), clock.TIMEZONE)
-        where.append(HumanTask.due_at < end)
-    if filters.overdue:
-        where.append(HumanTask.due_at < now)
+    if shape.team_filter:
+        where.append(candidates.of_teams([bindparam("filter_team")], "ready"))
+    if shape.due_by:
+        where.append(HumanTask.due_at < bindparam("due_end"))
+    if shape.overdue:
+        where.append(HumanTask.due_at < bindparam("now"))
     return where
 
 
@@ -153,12 +211,12 @@ def _municipality() -> Any:
     return ProcessInstance.data["municipalityCode"].as_string()
 
 
-def _case_filters(filters: Filters) -> list[ColumnElement[bool]]:
+def _case_filters(shape: _Shape) -> list[ColumnElement[bool]]:
     where = []
-    if filters.process_id:
-        where.append(ProcessInstance.process_id == filters.process_id)
-    if filters.municipality:
-        where.append(_municipality() == filters.municipality)
+    if shape.process_id:
+        where.append(ProcessInstance.process_id == bindparam("process_id"))
+    if shape.municipality:
+        where.append(_municipality() == bindparam("municipality"))
     return where
 
 
@@ -170,14 +228,43 @@ def _rows(part: Select[Any], case_where: Sequence[ColumnElement[bool]]) -> Selec
         .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(*case_where)
 
 
-def _count(session: Session, parts: list[Select[Any]],
-           case_where: Sequence[ColumnElement[bool]] = ()) -> int:
+def _count_statement(parts: list[Select[Any]],
+                     case_where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
     if case_where:
         parts = [part.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                  .where(*case_where) for part in parts]
     counted = [part.with_only_columns(HumanTask.id) for part in parts]
     listed = (union_all(*counted) if len(counted) > 1 else counted[0]).subquery("listed")
-    return session.scalar(select(func.count()).select_from(listed)) or 0
+    return select(func.count()).select_from(listed)
+
+
+@lru_cache(maxsize=512)
+def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
+    """(the page's rows, the list's count) of a list shape, built once: building these
+    statements costs more than running them."""
+    parts = _parts(shape)
+    case_where = _case_filters(shape)
+    order = SORTS[shape.sort]
+    if len(parts) == 1:
+        query = _rows(parts[0], case_where).order_by(
+            *order(HumanTask, ProcessInstance.process_id)).limit(shape.per_page) \
+            .offset(shape.offset)
+    else:
+        # A part with its own ORDER BY and LIMIT is planned on its own, from its index; a
+        # plain UNION ALL of filtered selects is not (PostgreSQL would collect and sort all).
+        heads = [select(*_rows(part, case_where).order_by(
+            *order(HumanTask, ProcessInstance.process_id)).limit(shape.offset + shape.per_page)
+            .subquery().c) for part in parts]
+        merged = union_all(*heads).subquery("listed")
+        task = aliased(HumanTask, merged)
+        query = select(task, merged.c.process_id, merged.c.business_key,
+                       merged.c.municipality).order_by(*order(task, merged.c.process_id)) \
+            .limit(shape.per_page).offset(shape.offset)
+    return query, _count_statement(parts, case_where)
+
+
+def _count(session: Session, statement: Select[Any], values: dict[str, Any]) -> int:
+    return session.scalar(statement, values) or 0
 
 
 def task_page(session: Session, principal: Principal, filters: Filters, *, sort: str = "due",
@@ -195,32 +282,22 @@ def task_page(session: Session, principal: Principal, filters: Filters, *, sort:
     """
     now = clock.now()
     postgresql = session.get_bind().dialect.name == "postgresql"
-    parts = _parts(principal, filters, now, postgresql=postgresql)
-    case_where = _case_filters(filters)
-    order = SORTS.get(sort, SORTS["due"])
     offset = (max(page, 1) - 1) * per_page
-    if len(parts) == 1:
-        query = _rows(parts[0], case_where).order_by(
-            *order(HumanTask, ProcessInstance.process_id)).limit(per_page).offset(offset)
-    else:
-        # A part with its own ORDER BY and LIMIT is planned on its own, from its index; a
-        # plain UNION ALL of filtered selects is not (PostgreSQL would collect and sort all).
-        heads = [select(*_rows(part, case_where).order_by(
-            *order(HumanTask, ProcessInstance.process_id)).limit(offset + per_page)
-            .subquery().c) for part in parts]
-        merged = union_all(*heads).subquery("listed")
-        task = aliased(HumanTask, merged)
-        query = select(task, merged.c.process_id, merged.c.business_key,
-                       merged.c.municipality).order_by(*order(task, merged.c.process_id)) \
-            .limit(per_page).offset(offset)
-    rows = session.execute(query).all()
+
+    def shaped(f: Filters) -> tuple[_Shape, dict[str, Any]]:
+        return _shape_and_values(principal, f, now, sort=sort, offset=offset,
+                                 per_page=per_page, postgresql=postgresql)
+
+    shape, values = shaped(filters)
+    query, count = _statements(shape)
+    rows = session.execute(query, values).all()
     counts = {}
     for scope in (MINE, TEAM):
         if filters == Filters(scope=scope):
             continue  # the same as the list's total, counted below
-        counts[scope] = _count(session, _parts(principal, Filters(scope=scope), now,
-                                               postgresql=postgresql))
-    total = _count(session, parts, case_where)
+        tab_shape, tab_values = shaped(Filters(scope=scope))
+        counts[scope] = _count(session, _statements(tab_shape)[1], tab_values)
+    total = _count(session, count, values)
     counts.setdefault(filters.scope, total)
     return Page(
         rows=[TaskRow(task=t, process_id=p, business_key=k, municipality=m,
