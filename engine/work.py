@@ -28,10 +28,13 @@ Mailer = Callable[[notifications.RenderedEmail], None]
 #: Attempts to deliver one e-mail or external message before giving up.
 EMAIL_RETRIES = 8
 EMAIL_BACKOFF = timedelta(seconds=2)
-#: Most timers handed to a worker in one message and fired in one transaction: big enough to
-#: share a message's and a transaction's cost, small enough that the workers' threads share
-#: a round's work.
+#: Most timers handed to a worker in one message and fired in one transaction: enough to
+#: share a message's and a transaction's cost (`settings.timer_batch` sets it).
 TIMER_BATCH = 50
+#: A round's due timers go out in at least this many batches (when there are as many timers):
+#: a worker thread fires a batch one timer after the other, so a few smaller batches on
+#: several threads and processes are done sooner than one big one (lateness).
+TIMER_SPREAD = 4
 #: Due timers one scheduler round claims at most.
 TIMER_CLAIM = 1000
 #: A round that moved at least this many items suggests a backlog: the next round follows at
@@ -307,8 +310,8 @@ def scheduler_round(db: Database, *, send_timer: Callable[[int], None],
     """One round of the scheduler: hand due timers and outbox rows to the workers, send due
     reminders. Messages are sent after the claim commits, and a message that is lost (a worker
     or the broker died) is sent again once its `lease` runs out. Due timers go in batches of
-    at most `timer_batch` to `send_timers` when it is given (and `timer_batch` > 1), else one
-    by one to `send_timer`.
+    at most `timer_batch` (and in at least `TIMER_SPREAD` batches when there are enough) to
+    `send_timers` when it is given and `timer_batch` > 1, else one by one to `send_timer`.
     Returns how many items moved.
     """
     with db.reading() as session:
@@ -316,7 +319,8 @@ def scheduler_round(db: Database, *, send_timer: Callable[[int], None],
     due = db.unit_of_work(lambda s: timers.claim_due(s, limit=TIMER_CLAIM, lease=lease)) \
         if timers_due else []
     if send_timers is not None and timer_batch > 1:
-        for batch in batches(due, timer_batch):
+        size = min(timer_batch, -(-len(due) // TIMER_SPREAD))
+        for batch in batches(due, size):
             send_timers(batch)
     else:
         for timer_id in due:

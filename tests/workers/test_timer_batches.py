@@ -37,6 +37,11 @@ def claim(db: Database, *, batch: int = work.TIMER_BATCH) -> list[list[int]]:
     return batches
 
 
+def claim_all(db: Database) -> list[int]:
+    """One scheduler round's due timers, as one batch."""
+    return [timer_id for batch in claim(db) for timer_id in batch]
+
+
 def timer_statuses(db: Database, **where: Any) -> dict[int, str]:
     with db.reading() as s:
         query = select(Timer.id, Timer.status).order_by(Timer.id)
@@ -71,19 +76,30 @@ def status(api: Api, instance_id: int) -> str:
 
 def test_the_scheduler_hands_due_timers_out_in_batches_each_timer_once(
         api: Api, db: Database, test_clock: Any) -> None:
-    # Given seven cases whose timers are due
+    # Given eleven cases whose timers are due
     api.deploy(TIMERS / "wait_duration.bpmn")
-    for _ in range(7):
+    for _ in range(11):
         api.start("wait_duration")
     test_clock.advance(timedelta(minutes=31))
 
-    # When a round hands them out in batches of at most three
-    batches = claim(db, batch=3)
+    # When a round hands them out in batches of at most two
+    batches = claim(db, batch=2)
 
     # Then every due timer is in exactly one batch, and the batches are as even as can be
-    assert sorted(len(b) for b in batches) == [2, 2, 3]
+    assert sorted(len(b) for b in batches) == [1, 2, 2, 2, 2, 2]
     assert sorted(i for b in batches for i in b) == sorted(timer_statuses(db))
-    assert claim(db, batch=3) == []  # leased: not handed out again
+    assert claim(db, batch=2) == []  # leased: not handed out again
+
+    # And a round with fewer timers than full batches spreads them over TIMER_SPREAD batches
+    # (for several worker threads): seven more, and the eleven whose lease ran out (as if
+    # their messages were lost), in four batches
+    for _ in range(7):
+        api.start("wait_duration")
+    test_clock.advance(timedelta(minutes=31))
+    assert work.TIMER_SPREAD == 4
+    again = claim(db, batch=50)
+    assert sorted(len(b) for b in again) == [4, 4, 5, 5]
+    assert sorted(i for b in again for i in b) == sorted(timer_statuses(db))
 
 
 def test_a_batch_fires_every_due_timer_once_in_one_transaction(
@@ -91,7 +107,7 @@ def test_a_batch_fires_every_due_timer_once_in_one_transaction(
     api.deploy(TIMERS / "wait_duration.bpmn")
     ids = [api.start("wait_duration")["id"] for _ in range(5)]
     test_clock.advance(timedelta(minutes=31))
-    [batch] = claim(db)
+    batch = claim_all(db)
     with counting_commits(db) as commits:
         assert work.fire_timer_batch(db, batch) == 5
     assert commits == [1]
@@ -105,7 +121,7 @@ def test_a_redelivered_batch_fires_nothing_twice(
     api.deploy(TIMERS / "wait_duration.bpmn")
     ids = [api.start("wait_duration")["id"] for _ in range(4)]
     test_clock.advance(timedelta(minutes=31))
-    [batch] = claim(db)
+    batch = claim_all(db)
     assert work.fire_timer_batch(db, batch) == 4
 
     # The broker delivers the same message again: nothing fires
@@ -118,7 +134,7 @@ def test_a_batch_delivered_to_two_workers_at_once_fires_each_timer_once(
     api.deploy(TIMERS / "wait_duration.bpmn")
     ids = [api.start("wait_duration")["id"] for _ in range(6)]
     test_clock.advance(timedelta(minutes=31))
-    [batch] = claim(db)
+    batch = claim_all(db)
     barrier = threading.Barrier(2)
     results: list[int] = []
     errors: list[BaseException] = []
@@ -151,7 +167,7 @@ def test_a_batch_with_a_case_that_raises_still_fires_the_others(
         ProcessInstance.id == broken).values(state="not a workflow")))
     runner.workflow_cache.clear()
     test_clock.advance(timedelta(minutes=31))
-    [batch] = claim(db)
+    batch = claim_all(db)
 
     # When the batch fires, its transaction fails and the timers go one by one; the broken
     # case's error is raised afterwards (the message is retried)
@@ -176,7 +192,7 @@ def test_a_model_error_after_a_timer_becomes_an_incident_and_the_batch_still_com
     good = [api.start("wait_duration")["id"] for _ in range(2)]
     bad = api.start("wait_then_fail")["id"]
     test_clock.advance(timedelta(minutes=31))
-    [batch] = claim(db)
+    batch = claim_all(db)
     with counting_commits(db) as commits:
         assert work.fire_timer_batch(db, batch) == 3
     assert commits == [1]  # no fallback to one by one
@@ -199,7 +215,7 @@ def test_timers_of_every_kind_fire_together_in_one_batch(
     boundary = api.start("escalation", {"limit": "PT1H", "start_date": "2026-04-02"})["id"]
     gateway = api.start("ebg_two_timers")["id"]
     test_clock.advance(timedelta(hours=2, minutes=1))
-    [batch] = claim(db)
+    batch = claim_all(db)
     kinds = {(r.kind, r.element_id) for r in _timers(db, batch)}
     assert {("task", "half_hour"), ("task", "too_late"), ("task", "after_one_hour"),
             ("task", "after_two_hours"), ("start", "every_hour")} <= kinds
