@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     reminder_lead_hours: float = 24.0
     #: How often the scheduler looks for due timers and outbox rows, in seconds.
     scheduler_interval: float = 0.1
-    #: Most due timers the scheduler hands to a worker in one message (fired in one
-    #: transaction).
+    #: Most due timers the scheduler hands to a worker in one message, fired in one
+    #: transaction (engine.work.TIMER_BATCH); 1 = one timer per message.
     timer_batch: int = 50
     #: How long a timer or outbox row handed to a worker is left alone before it is handed out
     #: again (a worker that died, a broker that lost the message), in seconds.
