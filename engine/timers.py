@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.bpmn_semantics import timer_arms
 from engine.db import is_sqlite
-from engine.models import ProcessInstance, ProcessVersion, Timer
+from engine.models import ProcessVersion, Timer
 from engine.specs import event_definitions
 
 
@@ -120,7 +120,6 @@ def sync_case_timers(session: Session, instance_id: int, wf: Any | None) -> None
 
 
 _timers = Timer.__table__
-_instances = ProcessInstance.__table__
 _PENDING_OF_CASE = select(_timers.c.id, _timers.c.task_id, _timers.c.element_id,
                           _timers.c.due_at).where(
     _timers.c.instance_id == bindparam("instance"), _timers.c.status == PENDING)
@@ -162,11 +161,8 @@ MARK_FIRED = _timers.update().where(_timers.c.id == bindparam("timer")).values(
 TIMERS_BY_ID = select(_timers.c.id, _timers.c.kind, _timers.c.instance_id, _timers.c.status,
                       _timers.c.due_at).where(
     _timers.c.id.in_(bindparam("timers", expanding=True)))
-#: ... their cases locked in id order (the order of any other batch, and a request's order:
-#: the case row before its timer rows), ...
-LOCK_CASES = select(_instances.c.id).where(
-    _instances.c.id.in_(bindparam("instances", expanding=True))
-).order_by(_instances.c.id).with_for_update()
+#: ... their cases locked in id order (`engine.case_rows.load_many`: the order of any other
+#: batch, and a request's order: the case row before its timer rows), ...
 #: ... and those still pending marked fired in one statement; what it returns is what fires.
 MARK_FIRED_MANY = _timers.update().where(
     _timers.c.id.in_(bindparam("timers", expanding=True)), _timers.c.status == PENDING

@@ -146,3 +146,25 @@ def test_a_case_loaded_through_the_orm_first_stays_an_orm_object(db: Database) -
 
     assert db.unit_of_work(orm_first) is True
     assert _stored(db, case_id).status == "waiting"
+
+
+def test_several_cases_load_in_one_statement_and_open_from_it(db: Database) -> None:
+    first = _start(db)
+    second = db.unit_of_work(lambda s: runner.start_case(
+        s, process_id="parallel_pair", principal=SYSTEM).id)
+    statements: list[str] = []
+
+    def batch(session):
+        from sqlalchemy import event
+
+        conn = session.connection()
+        event.listen(conn, "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+        case_rows.load_many(session, [second, first, 987654])
+        loaded = [case_rows.load(session, i) for i in (first, second)]
+        return [row.id for row in loaded], case_rows.load(session, 987654)
+
+    ids, missing = db.unit_of_work(batch)
+    assert ids == [first, second] and missing is None
+    # One statement for both cases; the missing one is asked for again by `load` alone
+    assert sum("FROM process_instances" in s for s in statements) == 2
