@@ -4,8 +4,9 @@ Goal: each p95 <= 20 ms with 100 000 open tasks, 1 000 000 completed tasks and 1
 audit events. The rows are generated directly in the database with set-based SQL
 (`INSERT ... SELECT generate_series` on PostgreSQL, a recursive CTE on SQLite); the product's
 secondary indexes of `tasks` and `events` are dropped during the load and created again from
-their own definitions, then the tables are ANALYZEd. The default run uses `--scale 0.2` of the
-issue's sizes (`--full` = 1.0) so that generation stays under about 4 minutes on 2 cores.
+their own definitions, then the tables are vacuumed and ANALYZEd (PostgreSQL: as autovacuum
+leaves a table that grew over a year). The default run uses `--scale 0.2` of the issue's sizes
+(`--full` = 1.0) so that generation stays under about 4 minutes on 2 cores.
 
 Every case also gets its `case_keys` row (`businessId`), as the runner writes it for a model
 whose form has a `fi-business-id` field (`engine.case_keys`).
@@ -176,10 +177,14 @@ def _gen_pg(conn: Any, sizes: dict[str, int], pv_id: int) -> dict[str, float]:
     for table in ("process_instances", "events"):
         cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))")
-    s = time.monotonic()
-    cur.execute("ANALYZE process_instances, tasks, task_candidates, events, case_keys")
-    t["analyze_s"] = time.monotonic() - s
     conn.commit()
+    # VACUUM as autovacuum would have done on a table that grew over a year: it sets the
+    # visibility map, so that counting a team's ready tasks reads only the (partial) index.
+    s = time.monotonic()
+    conn.autocommit = True
+    conn.execute("VACUUM (ANALYZE) process_instances, tasks, task_candidates, events, case_keys")
+    conn.autocommit = False
+    t["vacuum_analyze_s"] = time.monotonic() - s
     return {k: round(v, 1) for k, v in t.items()}
 
 
@@ -501,7 +506,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["generation"] = {"seconds": round(time.monotonic() - s, 1), "parts_s": parts,
                                 "machine_cpu_busy_percent": meter.busy_percent(),
                                 "method": "INSERT ... SELECT generate_series / recursive CTE; "
-                                          "product indexes dropped, recreated, ANALYZE"}
+                                          "product indexes dropped, recreated, VACUUM (ANALYZE)"}
         log(f"generated in {result['generation']['seconds']} s: {parts}")
         meter = CpuMeter()
         sql = _measure(conn, args.db, url, sizes, args.reps, args.budget)

@@ -234,11 +234,14 @@ class HumanTask(Base):
         Index("ix_tasks_ready_id", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_status_assignee", "status", "assignee"),
+        #: A case's ready tasks (every save reads them): a long case's finished tasks are
+        #: not scanned.
+        Index("ix_tasks_instance_status", "instance_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(
-        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+        ForeignKey("process_instances.id", ondelete="CASCADE")
     )
     element_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
@@ -364,13 +367,17 @@ class Timer(Base):
     """A BPMN timer that will fire: the durable copy; the scheduler finds due ones by index."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_timers_status_due", "status", "due_at"),
+        #: A case's pending timers (every save of a case with timers reads them).
+        Index("ix_timers_instance_status", "instance_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     #: "task" (a waiting catch or boundary event of a case) or "start" (a timer start event).
     kind: Mapped[str] = mapped_column(String(10))
     instance_id: Mapped[int | None] = mapped_column(
-        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+        ForeignKey("process_instances.id", ondelete="CASCADE")
     )
     process_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_versions.id"))
     task_id: Mapped[str | None] = mapped_column(String(36))
