@@ -144,10 +144,13 @@ class _Shape:
     offset: int
     per_page: int
     postgresql: bool
+    #: Of the names of its bound values, so that the list's and the tabs' counts can be asked
+    #: in one statement.
+    prefix: str = ""
 
 
 def _shape_and_values(principal: Principal, filters: Filters, now: datetime, *, sort: str,
-                      offset: int, per_page: int, postgresql: bool
+                      offset: int, per_page: int, postgresql: bool, prefix: str = ""
                       ) -> tuple[_Shape, dict[str, Any]]:
     values: dict[str, Any] = {"now": now, "assignee": principal.username}
     teams: list[str] = []
@@ -171,24 +174,25 @@ def _shape_and_values(principal: Principal, filters: Filters, now: datetime, *, 
         values["municipality"] = filters.municipality
     shape = _Shape(kind, len(teams), bool(filters.team), bool(filters.due_by), filters.overdue,
                    bool(filters.process_id), bool(filters.municipality),
-                   sort if sort in SORTS else "due", offset, per_page, postgresql)
-    return shape, values
+                   sort if sort in SORTS else "due", offset, per_page, postgresql, prefix)
+    return shape, {prefix + name: value for name, value in values.items()}
 
 
 def _parts(shape: _Shape) -> list[Select[Any]]:
     """The scope's tasks as disjoint parts, each narrowed by the filters on `tasks`."""
     where = _task_filters(shape)
+    p = shape.prefix
     if shape.kind == MINE:
         parts = [select(HumanTask).where(HumanTask.status == READY,
-                                         HumanTask.assignee == bindparam("assignee"))]
+                                         HumanTask.assignee == bindparam(p + "assignee"))]
     elif shape.kind == "everything":
         parts = [select(HumanTask).where(HumanTask.status == READY)]
     else:
         # A team filter on one of my own teams: every task of the team is visible to me,
         # so the filter alone decides (and replaces the filter's own condition).
-        parts = _sources([bindparam(f"team_{i}") for i in range(shape.teams)],
-                         bindparam("teams", expanding=True),
-                         bindparam("assignee") if shape.kind == "teams" else None,
+        parts = _sources([bindparam(f"{p}team_{i}") for i in range(shape.teams)],
+                         bindparam(p + "teams", expanding=True),
+                         bindparam(p + "assignee") if shape.kind == "teams" else None,
                          shape.postgresql)
         if shape.kind == "team_filter":
             where = where[1:]
@@ -199,11 +203,11 @@ def _task_filters(shape: _Shape) -> list[ColumnElement[bool]]:
     """The filters on `tasks` columns; the team filter (when given) comes first."""
     where = []
     if shape.team_filter:
-        where.append(candidates.of_teams([bindparam("filter_team")], "ready"))
+        where.append(candidates.of_teams([bindparam(shape.prefix + "filter_team")], "ready"))
     if shape.due_by:
-        where.append(HumanTask.due_at < bindparam("due_end"))
+        where.append(HumanTask.due_at < bindparam(shape.prefix + "due_end"))
     if shape.overdue:
-        where.append(HumanTask.due_at < bindparam("now"))
+        where.append(HumanTask.due_at < bindparam(shape.prefix + "now"))
     return where
 
 
@@ -214,9 +218,9 @@ def _municipality() -> Any:
 def _case_filters(shape: _Shape) -> list[ColumnElement[bool]]:
     where = []
     if shape.process_id:
-        where.append(ProcessInstance.process_id == bindparam("process_id"))
+        where.append(ProcessInstance.process_id == bindparam(shape.prefix + "process_id"))
     if shape.municipality:
-        where.append(_municipality() == bindparam("municipality"))
+        where.append(_municipality() == bindparam(shape.prefix + "municipality"))
     return where
 
 
@@ -263,8 +267,10 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     return query, _count_statement(parts, case_where)
 
 
-def _count(session: Session, statement: Select[Any], values: dict[str, Any]) -> int:
-    return session.scalar(statement, values) or 0
+@lru_cache(maxsize=512)
+def _counts(shapes: tuple[_Shape, ...]) -> Select[Any]:
+    """The counts of several lists (each with its own prefix) in one statement."""
+    return select(*(_statements(shape)[1].scalar_subquery() for shape in shapes))
 
 
 def task_page(session: Session, principal: Principal, filters: Filters, *, sort: str = "due",
@@ -284,26 +290,27 @@ def task_page(session: Session, principal: Principal, filters: Filters, *, sort:
     postgresql = session.get_bind().dialect.name == "postgresql"
     offset = (max(page, 1) - 1) * per_page
 
-    def shaped(f: Filters) -> tuple[_Shape, dict[str, Any]]:
-        return _shape_and_values(principal, f, now, sort=sort, offset=offset,
-                                 per_page=per_page, postgresql=postgresql)
-
-    shape, values = shaped(filters)
-    query, count = _statements(shape)
-    rows = session.execute(query, values).all()
-    counts = {}
-    for scope in (MINE, TEAM):
-        if filters == Filters(scope=scope):
-            continue  # the same as the list's total, counted below
-        tab_shape, tab_values = shaped(Filters(scope=scope))
-        counts[scope] = _count(session, _statements(tab_shape)[1], tab_values)
-    total = _count(session, count, values)
-    counts.setdefault(filters.scope, total)
+    shape, values = _shape_and_values(principal, filters, now, sort=sort, offset=offset,
+                                      per_page=per_page, postgresql=postgresql)
+    rows = session.execute(_statements(shape)[0], values).all()
+    # The list's total and the tabs' counts, in one statement; a tab that is the list itself
+    # takes the list's total.
+    tabs = [scope for scope in (MINE, TEAM) if filters != Filters(scope=scope)]
+    shapes = [shape]
+    for scope in tabs:
+        tab_shape, tab_values = _shape_and_values(
+            principal, Filters(scope=scope), now, sort="due", offset=0, per_page=0,
+            postgresql=postgresql, prefix=f"{scope}_")
+        shapes.append(tab_shape)
+        values.update(tab_values)
+    total, *tab_counts = session.execute(_counts(tuple(shapes)), values).one()
+    counts = {scope: count or 0 for scope, count in zip(tabs, tab_counts, strict=True)}
+    counts.setdefault(filters.scope, total or 0)
     return Page(
         rows=[TaskRow(task=t, process_id=p, business_key=k, municipality=m,
                       overdue=t.due_at is not None and t.due_at < now)
               for t, p, k, m in rows],
-        total=total, mine=counts[MINE], team=counts[TEAM])
+        total=total or 0, mine=counts[MINE], team=counts[TEAM])
 
 
 def team_members(session: Session, team: str | list[str]) -> list[str]:
