@@ -29,10 +29,10 @@ from engine.models import ProcessInstance
 _table = ProcessInstance.__table__
 _COLUMNS = tuple(_table.c.keys())
 _SELECT = select(_table).where(_table.c.id == bindparam("row_id"))
-_SELECT_LOCKED = _SELECT.with_for_update()
 _SELECT_MANY = select(_table).where(_table.c.id.in_(bindparam("row_ids", expanding=True))) \
     .order_by(_table.c.id)
-_SELECT_MANY_LOCKED = _SELECT_MANY.with_for_update()
+#: The same statements with FOR UPDATE (PostgreSQL), built once.
+_LOCKED = {query: query.with_for_update() for query in (_SELECT, _SELECT_MANY)}
 _INSERT = _table.insert().returning(_table.c.id)
 #: session.info keys: the rows of this transaction by id, and savepoint snapshots.
 _ROWS = "virta_case_rows"
@@ -68,34 +68,37 @@ def _rows(session: Session) -> dict[int, CaseRow]:
 
 def load(session: Session, instance_id: int) -> CaseRecord | None:
     """The case's row for a change (locked on PostgreSQL), or None if there is no such case."""
-    known = _rows(session).get(instance_id)
-    if known is not None:
-        return known
-    orm = session.identity_map.get(identity_key(ProcessInstance, instance_id))
-    if orm is not None:  # loaded through the ORM in this transaction: stay with that object
-        return session.get(ProcessInstance, instance_id, with_for_update=True)
-    conn = session.connection()
-    locked = conn.dialect.name != "sqlite"  # a SQLite writer holds the database's lock already
-    found = conn.execute(_SELECT_LOCKED if locked else _SELECT, {"row_id": instance_id}).first()
-    if found is None:
-        return None
-    row = CaseRow(found._asdict())
-    _rows(session)[instance_id] = row
-    return row
+    rows = _rows(session)
+    if instance_id not in rows:
+        if _in_orm(session, instance_id):
+            # Loaded through the ORM in this transaction: stay with that object.
+            return session.get(ProcessInstance, instance_id, with_for_update=True)
+        _read(session, _SELECT, {"row_id": instance_id}, rows)
+    return rows.get(instance_id)
 
 
 def load_many(session: Session, instance_ids: list[int]) -> None:
     """Load (and on PostgreSQL lock) several cases' rows in one statement, in id order, so
     that `load` finds them: a worker firing a batch of timers opens many cases at once."""
     rows = _rows(session)
-    wanted = sorted({i for i in instance_ids if i not in rows and session.identity_map.get(
-        identity_key(ProcessInstance, i)) is None})
-    if not wanted:
-        return
+    wanted = sorted({i for i in instance_ids if i not in rows and not _in_orm(session, i)})
+    if wanted:
+        _read(session, _SELECT_MANY, {"row_ids": wanted}, rows)
+
+
+def _in_orm(session: Session, instance_id: int) -> bool:
+    return session.identity_map.get(identity_key(ProcessInstance, instance_id)) is not None
+
+
+def _read(session: Session, query: Any, params: dict[str, Any], rows: dict[int, CaseRow]
+          ) -> None:
+    """Read rows not read yet in this transaction; on PostgreSQL locked (a SQLite writer holds
+    the database's lock already)."""
     conn = session.connection()
-    query = _SELECT_MANY_LOCKED if conn.dialect.name != "sqlite" else _SELECT_MANY
-    for found in conn.execute(query, {"row_ids": wanted}):
-        rows[found.id] = CaseRow(found._asdict())
+    if conn.dialect.name != "sqlite":
+        query = _LOCKED[query]
+    for found in conn.execute(query, params):
+        rows.setdefault(found.id, CaseRow(found._asdict()))
 
 
 def insert(session: Session, **values: Any) -> CaseRow:

@@ -488,13 +488,8 @@ def _evaluate_constant(expression: str) -> Any:
 
 def get_version(session: Session, process_id: str, version: int | None = None) -> ProcessVersion:
     """Return a version (default: the latest) of a process, or raise `NotFound`."""
-    if version is None:
-        pv = _latest_version(session, process_id)
-    else:
-        pv = session.scalar(select(ProcessVersion).where(
-            ProcessVersion.process_id == process_id, ProcessVersion.version == version))
-    if pv is None:
-        raise NotFound(f"process model {process_id!r} version {version or 'latest'} not found")
+    pv = session.get(ProcessVersion, version_key(session, process_id, version)[0])
+    assert pv is not None  # versions are never deleted
     return pv
 
 

@@ -381,9 +381,7 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
     for task_id, element_id in conn.execute(_READY_TASKS, {"instance": row.id}):
         known.add(task_id)
         if task_id not in ready_by_id:
-            conn.execute(_END_TASK, {"task": task_id, "status": "cancelled", "at": clock.now(),
-                                     "by": None})
-            conn.execute(_END_CANDIDATES, {"task": task_id, "status": "cancelled"})
+            _end_task(session, task_id, "cancelled")
             audit.record(session, type=audit.TASK_CANCELLED, actor=case.actor, instance=row,
                          element_id=element_id, task_id=task_id)
     new_rows: list[dict[str, Any]] = []
@@ -435,6 +433,20 @@ _END_CANDIDATES = TaskCandidate.__table__.update().where(
     TaskCandidate.__table__.c.task_id == bindparam("task")).values(status=bindparam("status"))
 _INSERT_TASKS = _TASKS.insert()
 _INSERT_CANDIDATES = TaskCandidate.__table__.insert()
+
+
+def _end_task(session: Session, task_id: str, status: str, *, by: str | None = None,
+              candidates: bool = True) -> None:
+    """End a ready task's row and its further candidate rows with it (`candidates=False`: it
+    has none), in Core statements: every completion and cancel comes here."""
+    conn = session.connection()
+    conn.execute(_END_TASK, {"task": task_id, "status": status, "at": clock.now(), "by": by})
+    if candidates:
+        conn.execute(_END_CANDIDATES, {"task": task_id, "status": status})
+    stale = session.identity_map.get(identity_key(HumanTask, task_id))
+    if stale is not None:  # loaded through the ORM earlier in this transaction
+        session.expire(stale)
+
 #: The columns of a new task row that the runner does not set.
 _TASK_DEFAULTS = {"status": "ready", "completed_at": None, "completed_by": None,
                   "reminded_at": None, "overdue_alerted_at": None}
@@ -673,14 +685,8 @@ def complete_task(session: Session, *, task_id: str, data: dict[str, Any],
         raise InvalidTransition(_error_message(exc)) from exc
     case.completed_data.append(task.data)
     _flush_task_changes(session)
-    conn = session.connection()
-    conn.execute(_END_TASK, {"task": task_id, "status": "completed", "at": clock.now(),
-                             "by": principal.username})
-    if task_row.candidates:
-        conn.execute(_END_CANDIDATES, {"task": task_id, "status": "completed"})
-    stale = session.identity_map.get(identity_key(HumanTask, task_id))
-    if stale is not None:  # loaded through the ORM earlier in this transaction
-        session.expire(stale)
+    _end_task(session, task_id, "completed", by=principal.username,
+              candidates=bool(task_row.candidates))
     audit.record(session, type=audit.TASK_COMPLETED, actor=principal.username, instance=case.row,
                  element_id=task_row.element_id, task_id=task_id,
                  data={"changed": changed, "submitted": submitted})
@@ -753,12 +759,10 @@ def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> 
     if case.row.status in FINAL:
         raise InvalidTransition(f"case {instance_id} is already {case.row.status}")
     case.wf.cancel()
-    for task_row in session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == instance_id, HumanTask.status == "ready")):
-        task_row.status = "cancelled"
-        task_row.completed_at = clock.now()
-        session.connection().execute(_END_CANDIDATES, {"task": task_row.id,
-                                                       "status": "cancelled"})
+    _flush_task_changes(session)
+    for task_id, _element in session.connection().execute(
+            _READY_TASKS, {"instance": instance_id}).all():
+        _end_task(session, task_id, "cancelled")
     for sub in session.scalars(select(MessageSubscription).where(
             MessageSubscription.instance_id == instance_id)):
         session.delete(sub)
