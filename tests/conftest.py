@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,30 @@ def app_client(app: Any, db: Database) -> Iterator[TestClient]:
 def api(app_client: TestClient) -> Api:
     """An API client logged in as the bootstrap admin."""
     return Api(app_client, *ADMIN)
+
+
+def at_once(fns: list[Callable[[], Any]], *, timeout: float = 60) -> list[Any]:
+    """Run the functions in threads that start together (a barrier); return their results in
+    order, or raise the first exception one of them raised."""
+    barrier = threading.Barrier(len(fns))
+    results: list[Any] = [None] * len(fns)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fns[i]()
+        except BaseException as exc:  # raised again in the calling thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    if errors:
+        raise errors[0]
+    return results
 
 
 class Drain:

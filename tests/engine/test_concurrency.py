@@ -4,7 +4,6 @@ gets 409 or is retried safely, and no update is ever lost."""
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from engine.authorization import SYSTEM, Principal
 from engine.db import Database
 from engine.errors import TaskNotReady
 from engine.models import Event, HumanTask, ProcessInstance
-from tests.conftest import DATA
+from tests.conftest import DATA, at_once
 
 ROUNDS = 6
 ADMIN = Principal(None, "racer", frozenset({"admin"}), frozenset())
@@ -40,22 +39,6 @@ def _complete(db: Database, task_id: str, data: dict[str, Any]) -> str:
         return "409"
 
 
-def _race_in_threads(fns: list[Any]) -> list[Any]:
-    barrier = threading.Barrier(len(fns))
-    results: list[Any] = [None] * len(fns)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = fns[i]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 def _final(db: Database, case_id: int) -> tuple[str, dict[str, Any], int]:
     with db.reading() as s:
         row = s.get(ProcessInstance, case_id)
@@ -70,7 +53,7 @@ def test_two_tasks_of_one_case_completed_at_once_in_threads_both_count(db: Datab
         # Given a case with two parallel tasks
         case_id, tasks = _deploy_and_start(db)
         # When two threads complete them at the same moment
-        results = _race_in_threads([
+        results = at_once([
             lambda t=tasks: _complete(db, t["task_a"], {"a": 1}),
             lambda t=tasks: _complete(db, t["task_b"], {"b": 2}),
         ])
@@ -82,7 +65,7 @@ def test_two_tasks_of_one_case_completed_at_once_in_threads_both_count(db: Datab
 
 def test_the_same_task_completed_by_many_threads_completes_once(db: Database) -> None:
     case_id, tasks = _deploy_and_start(db)
-    results = _race_in_threads([
+    results = at_once([
         (lambda i=i: _complete(db, tasks["task_a"], {"a": i})) for i in range(6)
     ])
     assert sorted(results) == ["409"] * 5 + ["ok"]

@@ -6,7 +6,6 @@ the others. Time moves with the platform clock's test hook.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from engine import runner, work
 from engine.db import Database
 from engine.models import Incident, ProcessInstance, Timer
-from tests.conftest import DATA, Api
+from tests.conftest import DATA, Api, at_once
 
 TIMERS = DATA / "timers"
 EVENTS = DATA / "events"
@@ -135,23 +134,7 @@ def test_a_batch_delivered_to_two_workers_at_once_fires_each_timer_once(
     ids = [api.start("wait_duration")["id"] for _ in range(6)]
     test_clock.advance(timedelta(minutes=31))
     batch = claim_all(db)
-    barrier = threading.Barrier(2)
-    results: list[int] = []
-    errors: list[BaseException] = []
-
-    def fire() -> None:
-        try:
-            barrier.wait(timeout=10)
-            results.append(work.fire_timer_batch(db, batch))
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=fire) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    results = at_once([lambda: work.fire_timer_batch(db, batch)] * 2)
     assert sum(results) == 6
     assert [fired_events(api, i) for i in ids] == [["half_hour"]] * 6
     assert {status(api, i) for i in ids} == {"completed"}

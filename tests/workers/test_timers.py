@@ -21,7 +21,7 @@ from sqlalchemy import select
 from engine import clock, work
 from engine.db import Database
 from engine.models import Timer
-from tests.conftest import ADMIN, DATA, Api, Drain
+from tests.conftest import ADMIN, DATA, Api, Drain, at_once
 
 TIMERS = DATA / "timers"
 HELSINKI = clock.TIMEZONE
@@ -428,22 +428,7 @@ def test_two_schedulers_racing_over_the_same_due_timers_fire_each_timer_once(
     ids = [api.start("wait_duration")["id"] for _ in range(6)]
     test_clock.advance(timedelta(hours=1, minutes=1))  # also the first start of start_hourly
 
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def race() -> None:
-        try:
-            barrier.wait(timeout=10)
-            Drain(db)()
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=race) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    at_once([lambda: Drain(db)()] * 2)
     assert [fired(api, i, "half_hour") for i in ids] == [1] * len(ids)
     assert {status(api, i) for i in ids} == {"completed"}
     assert {r.status for r in timer_rows(db, kind="task")} == {"fired"}
