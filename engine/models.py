@@ -222,8 +222,9 @@ class HumanTask(Base):
         #: The staff task list (`engine.worklist`): one team's ready tasks in the list's
         #: order, soonest due first / oldest first / newest first (backwards); all ready
         #: tasks soonest due first (those who read everything); the ready tasks by id (the
-        #: tasks of a further candidate team). Partial, so they hold only the open tasks,
-        #: however many are finished.
+        #: tasks of a further candidate team) and by assignee, with the list's sort keys so
+        #: that its parts and counts read the index alone. Partial, so they hold only the open
+        #: tasks, however many are finished.
         Index("ix_tasks_ready_team_due", "team", text("(due_at IS NULL)"), "due_at",
               "created_at", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
@@ -231,7 +232,9 @@ class HumanTask(Base):
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_ready_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
-        Index("ix_tasks_ready_id", "id",
+        Index("ix_tasks_ready_id", "id", "team", "due_at", "created_at",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
+        Index("ix_tasks_ready_assignee", "assignee", "team", "due_at", "created_at", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_status_assignee", "status", "assignee"),
         #: A case's ready tasks (every save reads them): a long case's finished tasks are

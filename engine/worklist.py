@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -15,15 +15,14 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
-    literal,
     literal_column,
     or_,
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from engine import candidates, clock
+from engine import candidates, clock, views
 from engine.authorization import Principal
 from engine.models import (
     HumanTask,
@@ -39,6 +38,7 @@ TEAM = "team"
 #: The list shows ready tasks. Written into the SQL as a literal, not a parameter, so that
 #: PostgreSQL always matches the partial indexes `... WHERE status = 'ready'` (migration 0009).
 READY = literal_column("'ready'")
+_tasks = HumanTask.__table__
 #: The orders of the list, by (task, its case's process id); each ends in the task id so
 #: that pages do not overlap. "due": soonest first, tasks without a due date last. "due",
 #: "created" and "-created" are read in order from `ix_tasks_ready_team_due` /
@@ -50,6 +50,10 @@ SORTS: dict[str, Callable[[Any, Any], tuple[Any, ...]]] = {
     "name": lambda t, p: (t.name, t.created_at, t.id),
     "process": lambda t, p: (p, t.created_at, t.id),
 }
+#: The `tasks` columns each order reads (with `id`; "process" also the case's process id).
+_SORT_COLUMNS = {"due": ("due_at", "created_at"), "created": ("created_at",),
+                 "-created": ("created_at",), "name": ("name", "created_at"),
+                 "process": ("created_at",)}
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Filters:
 class TaskRow:
     """One line of the task list."""
 
-    task: HumanTask
+    task: views.TaskRow
     process_id: str
     business_key: str | None
     municipality: str | None
@@ -85,14 +89,14 @@ class Page:
     team: int
 
 
-def sources(teams: Iterable[str], *, assignee: str | None = None,
-            postgresql: bool = False) -> list[Select[Any]]:
-    """The ready tasks of `teams` (primary or another candidate team, `engine.candidates`)
+def _sources(team_values: Sequence[Any], all_teams: Any, assignee: Any,
+             postgresql: bool) -> list[Select[Any]]:
+    """The ready tasks of some teams (primary or another candidate team, `engine.candidates`)
     and those assigned to `assignee`, as disjoint selects of `tasks` rows.
 
     The same tasks as `candidates.visible`, split so that each part is one index range
     that can be read in the list's order: one part per primary team, then the tasks of
-    other primary teams (or none) that have one of `teams` as another candidate, then those
+    other primary teams (or none) that have one of the teams as another candidate, then those
     assigned to `assignee` in none of the teams. No task is in two parts, so the parts'
     counts add up and a UNION ALL lists each task once.
 
@@ -102,15 +106,7 @@ def sources(teams: Iterable[str], *, assignee: str | None = None,
     `ix_tasks_ready_id`: as an `IN` the planner may instead walk the ready tasks in due order
     looking for them (a second at 100 000).
     """
-    teams = sorted(set(teams))
-    return _sources([literal(t) for t in teams], bindparam("teams", teams, expanding=True),
-                    literal(assignee) if assignee is not None else None, postgresql)
-
-
-def _sources(team_values: Sequence[Any], all_teams: Any, assignee: Any,
-             postgresql: bool) -> list[Select[Any]]:
-    """`sources` over SQL values: literals, or the bound parameters of a cached statement."""
-    parts = [select(HumanTask).where(HumanTask.status == READY, HumanTask.team == team)
+    parts = [select(_tasks).where(HumanTask.status == READY, HumanTask.team == team)
              for team in team_values]
     if team_values:
         elsewhere = or_(HumanTask.team.is_(None), HumanTask.team.not_in(all_teams))
@@ -118,9 +114,9 @@ def _sources(team_values: Sequence[Any], all_teams: Any, assignee: Any,
                                                      TaskCandidate.status == READY)
         extra = HumanTask.id == any_(func.array(others.scalar_subquery())) if postgresql \
             else HumanTask.id.in_(others)
-        parts.append(select(HumanTask).where(HumanTask.status == READY, elsewhere, extra))
+        parts.append(select(_tasks).where(HumanTask.status == READY, elsewhere, extra))
     if assignee is not None:
-        mine = select(HumanTask).where(HumanTask.status == READY, HumanTask.assignee == assignee)
+        mine = select(_tasks).where(HumanTask.status == READY, HumanTask.assignee == assignee)
         if team_values:
             mine = mine.where(elsewhere, ~exists().where(
                 TaskCandidate.task_id == HumanTask.id, TaskCandidate.team.in_(all_teams)))
@@ -183,10 +179,10 @@ def _parts(shape: _Shape) -> list[Select[Any]]:
     where = _task_filters(shape)
     p = shape.prefix
     if shape.kind == MINE:
-        parts = [select(HumanTask).where(HumanTask.status == READY,
-                                         HumanTask.assignee == bindparam(p + "assignee"))]
+        parts = [select(_tasks).where(HumanTask.status == READY,
+                                      HumanTask.assignee == bindparam(p + "assignee"))]
     elif shape.kind == "everything":
-        parts = [select(HumanTask).where(HumanTask.status == READY)]
+        parts = [select(_tasks).where(HumanTask.status == READY)]
     else:
         # A team filter on one of my own teams: every task of the team is visible to me,
         # so the filter alone decides (and replaces the filter's own condition).
@@ -224,12 +220,16 @@ def _case_filters(shape: _Shape) -> list[ColumnElement[bool]]:
     return where
 
 
-def _rows(part: Select[Any], case_where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+def _with_case(part: Select[Any], case_where: Sequence[ColumnElement[bool]]) -> Select[Any]:
     """A part's tasks with the case columns the list shows, narrowed by the case filters."""
-    return part.add_columns(ProcessInstance.process_id.label("process_id"),
-                            ProcessInstance.business_key.label("business_key"),
-                            _municipality().label("municipality")) \
+    return part.add_columns(*_case_columns()) \
         .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(*case_where)
+
+
+def _case_columns() -> tuple[Any, ...]:
+    return (ProcessInstance.process_id.label("process_id"),
+            ProcessInstance.business_key.label("business_key"),
+            _municipality().label("municipality"))
 
 
 def _count_statement(parts: list[Select[Any]],
@@ -250,20 +250,30 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     case_where = _case_filters(shape)
     order = SORTS[shape.sort]
     if len(parts) == 1:
-        query = _rows(parts[0], case_where).order_by(
-            *order(HumanTask, ProcessInstance.process_id)).limit(shape.per_page) \
-            .offset(shape.offset)
-    else:
-        # A part with its own ORDER BY and LIMIT is planned on its own, from its index; a
-        # plain UNION ALL of filtered selects is not (PostgreSQL would collect and sort all).
-        heads = [select(*_rows(part, case_where).order_by(
-            *order(HumanTask, ProcessInstance.process_id)).limit(shape.offset + shape.per_page)
-            .subquery().c) for part in parts]
-        merged = union_all(*heads).subquery("listed")
-        task = aliased(HumanTask, merged)
-        query = select(task, merged.c.process_id, merged.c.business_key,
-                       merged.c.municipality).order_by(*order(task, merged.c.process_id)) \
+        query = _with_case(parts[0], case_where) \
+            .order_by(*order(HumanTask, ProcessInstance.process_id)) \
             .limit(shape.per_page).offset(shape.offset)
+        return query, _count_statement(parts, case_where)
+    # Each part gives the ids and sort keys of its first tasks in the list's order: with its
+    # own ORDER BY and LIMIT it is planned on its own, read in order from its index, and its
+    # keys are in the index (migration 0012), so the tasks' rows are not read. (A plain UNION
+    # ALL of filtered selects is not: PostgreSQL would collect and sort all.) Only the page's
+    # tasks are then read, with their cases.
+    keys = [_tasks.c.id, *(_tasks.c[name] for name in _SORT_COLUMNS[shape.sort])]
+    if shape.sort == "process":
+        keys.append(ProcessInstance.process_id.label("process_id"))
+    join_first = bool(case_where) or shape.sort == "process"
+    heads = [part.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+             .where(*case_where) if join_first else part for part in parts]
+    merged = union_all(*(select(*head.with_only_columns(*keys)
+                                .order_by(*order(HumanTask, ProcessInstance.process_id))
+                                .limit(shape.offset + shape.per_page).subquery().c)
+                         for head in heads)).subquery("listed")
+    page = select(merged).order_by(*order(merged.c, merged.c.get("process_id"))) \
+        .limit(shape.per_page).offset(shape.offset).subquery("page")
+    query = select(_tasks, *_case_columns()).join(page, page.c.id == HumanTask.id) \
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id) \
+        .order_by(*order(page.c, page.c.get("process_id")))
     return query, _count_statement(parts, case_where)
 
 
@@ -306,10 +316,12 @@ def task_page(session: Session, principal: Principal, filters: Filters, *, sort:
     total, *tab_counts = session.execute(_counts(tuple(shapes)), values).one()
     counts = {scope: count or 0 for scope, count in zip(tabs, tab_counts, strict=True)}
     counts.setdefault(filters.scope, total or 0)
+    tasks = [views.TaskRow(row) for row in rows]
     return Page(
-        rows=[TaskRow(task=t, process_id=p, business_key=k, municipality=m,
+        rows=[TaskRow(task=t, process_id=row.process_id, business_key=row.business_key,
+                      municipality=row.municipality,
                       overdue=t.due_at is not None and t.due_at < now)
-              for t, p, k, m in rows],
+              for t, row in zip(tasks, rows, strict=True)],
         total=total or 0, mine=counts[MINE], team=counts[TEAM])
 
 
