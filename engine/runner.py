@@ -151,6 +151,8 @@ class _Case:
     completed_data: list[dict[str, Any]] = field(default_factory=list)
     #: Names of messages thrown to external parties in this unit of work (not routed inside).
     external_messages: set[str] = field(default_factory=set)
+    #: Started in this unit of work and not saved yet: it has no task rows to read.
+    new: bool = False
 
 
 # ---------------------------------------------------------------- loading and saving
@@ -377,13 +379,19 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
     ready_by_id = {str(t.id): t for t in ready}
     _flush_task_changes(session)
     conn = session.connection()
+    existing = [] if case.new else views.read_ready_tasks(session, row.id)
+    case.new = False
     known = set()
-    for task_id, element_id in conn.execute(_READY_TASKS, {"instance": row.id}):
-        known.add(task_id)
-        if task_id not in ready_by_id:
-            _end_task(session, task_id, "cancelled")
-            audit.record(session, type=audit.TASK_CANCELLED, actor=case.actor, instance=row,
-                         element_id=element_id, task_id=task_id)
+    still_ready = []
+    for existing_task in existing:
+        known.add(existing_task.id)
+        if existing_task.id in ready_by_id:
+            still_ready.append(existing_task)
+            continue
+        _end_task(session, existing_task.id, "cancelled",
+                  candidates=bool(existing_task.candidates))
+        audit.record(session, type=audit.TASK_CANCELLED, actor=case.actor, instance=row,
+                     element_id=existing_task.element_id, task_id=existing_task.id)
     new_rows: list[dict[str, Any]] = []
     new_candidates: list[dict[str, Any]] = []
     for task_id, task in ready_by_id.items():
@@ -407,8 +415,9 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
             name=spec.bpmn_name, lane=spec.lane, team=team,
             form_key=meta.form_key if form else None, assignee=assignee, due_at=due,
             created_at=clock.now()))
-        new_candidates.extend({"task_id": task_id, "team": c.team}
-                              for c in candidates.rows_for(team, teams))
+        further = [c.team for c in candidates.rows_for(team, teams)]
+        new_candidates.extend({"task_id": task_id, "team": t} for t in further)
+        still_ready.append(views.TaskRow.of(new_rows[-1], further))
         audit.record(session, type=audit.TASK_READY, actor=case.actor, instance=row,
                      element_id=spec.bpmn_id, task_id=task_id,
                      data={"name": spec.bpmn_name, "lane": spec.lane, "team": team,
@@ -418,14 +427,13 @@ def _sync_tasks(case: _Case, ready: list[Any]) -> _Failure | None:
         conn.execute(_INSERT_TASKS, new_rows)
     if new_candidates:
         conn.execute(_INSERT_CANDIDATES, new_candidates)
+    views.remember_ready_tasks(session, row.id, still_ready)
     return failure
 
 
 _TASKS = HumanTask.__table__
-#: The ready task rows of a case; written and read with Core statements, not the ORM, since a
-#: save is on the path of every request (see `_flush_task_changes`).
-_READY_TASKS = select(_TASKS.c.id, _TASKS.c.element_id).where(
-    _TASKS.c.instance_id == bindparam("instance"), _TASKS.c.status == "ready")
+#: Task rows are written with Core statements, not the ORM, since a save is on the path of
+#: every request (see `_flush_task_changes`).
 _END_TASK = _TASKS.update().where(_TASKS.c.id == bindparam("task")).values(
     status=bindparam("status"), completed_at=bindparam("at"), completed_by=bindparam("by"))
 #: A task's further candidate teams follow it out of the open task lists (`engine.worklist`).
@@ -440,6 +448,7 @@ def _end_task(session: Session, task_id: str, status: str, *, by: str | None = N
     """End a ready task's row and its further candidate rows with it (`candidates=False`: it
     has none), in Core statements: every completion and cancel comes here."""
     conn = session.connection()
+    views.forget_ready_tasks(session)
     conn.execute(_END_TASK, {"task": task_id, "status": status, "at": clock.now(), "by": by})
     if candidates:
         conn.execute(_END_CANDIDATES, {"task": task_id, "status": status})
@@ -598,7 +607,7 @@ def start_case(
         check_form(start_form, data or {}, context={})
     audit.record(session, type=audit.CASE_STARTED, actor=principal.username, instance=row,
                  element_id=process_id, data={"version": number, "data": row.data})
-    case = _Case(session, row, bundle, wf, principal.username)
+    case = _Case(session, row, bundle, wf, principal.username, new=True)
     _choose_start_event(wf, start_event, fire_start_timer)
     if start_event is not None or fire_start_timer is not None:
         try:
@@ -759,10 +768,8 @@ def cancel_case(session: Session, *, instance_id: int, principal: Principal) -> 
     if case.row.status in FINAL:
         raise InvalidTransition(f"case {instance_id} is already {case.row.status}")
     case.wf.cancel()
-    _flush_task_changes(session)
-    for task_id, _element in session.connection().execute(
-            _READY_TASKS, {"instance": instance_id}).all():
-        _end_task(session, task_id, "cancelled")
+    for task in views.read_ready_tasks(session, instance_id):
+        _end_task(session, task.id, "cancelled", candidates=bool(task.candidates))
     for sub in session.scalars(select(MessageSubscription).where(
             MessageSubscription.instance_id == instance_id)):
         session.delete(sub)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from engine.authorization import Principal, can_see_task
@@ -41,6 +42,16 @@ class TaskRow:
         self.__dict__.update({c: getattr(row, c) for c in _tasks.c.keys()})
         self.candidates: list[_Candidate] = []
 
+    @classmethod
+    def of(cls, values: dict[str, Any], candidate_teams: list[str]) -> TaskRow:
+        """The row of a task just inserted with `values`, with its further candidate teams;
+        its times in UTC, as the database gives them back."""
+        task = cls.__new__(cls)
+        task.__dict__.update({c: values[c].astimezone(UTC) if isinstance(values[c], datetime)
+                              else values[c] for c in _tasks.c.keys()})
+        task.candidates = [_Candidate(team) for team in sorted(candidate_teams)]
+        return task
+
     @property
     def candidate_teams(self) -> list[str]:
         return HumanTask.candidate_teams.fget(self)  # type: ignore[attr-defined]
@@ -65,9 +76,40 @@ def _task_rows(session: Session, statement: Any, params: dict[str, Any]) -> list
     return list(tasks.values())
 
 
-def ready_tasks(session: Session, instance_id: int) -> list[TaskRow]:
-    """A case's ready tasks, oldest first, with their candidate teams."""
+def read_ready_tasks(session: Session, instance_id: int) -> list[TaskRow]:
+    """A case's ready tasks, oldest first, with their candidate teams, from the database."""
     return _task_rows(session, _READY_WITH_CANDIDATES, {"instance": instance_id})
+
+
+#: `session.info` key: {case id: its ready tasks as its last save in this transaction left
+#: them}, so that the answer of a start or a completion does not read again what the save
+#: has just written. Any later change of a task row in the transaction forgets them all.
+_SAVED_READY = "saved_ready_tasks"
+
+
+def remember_ready_tasks(session: Session, instance_id: int, tasks: list[TaskRow]) -> None:
+    """Keep the ready tasks a save has left (see `ready_tasks`)."""
+    session.info.setdefault(_SAVED_READY, {})[instance_id] = tasks
+
+
+def forget_ready_tasks(session: Session) -> None:
+    """A task row changed: the ready tasks kept from saves may be out of date."""
+    session.info.pop(_SAVED_READY, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_on_task_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if any(isinstance(o, HumanTask | TaskCandidate)
+           for o in (*session.new, *session.dirty, *session.deleted)):
+        forget_ready_tasks(session)
+
+
+def ready_tasks(session: Session, instance_id: int) -> list[TaskRow]:
+    """A case's ready tasks, oldest first, with their candidate teams: as the case's last save
+    in this transaction left them when no task row changed since, else from the database."""
+    flush_task_changes(session)
+    saved = session.info.get(_SAVED_READY, {}).get(instance_id)
+    return list(saved) if saved is not None else read_ready_tasks(session, instance_id)
 
 
 def task_row(session: Session, task_id: str) -> TaskRow | None:
