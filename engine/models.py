@@ -221,16 +221,18 @@ class HumanTask(Base):
         Index("ix_tasks_status_team_created", "status", "team", "created_at"),
         #: The staff task list (`engine.worklist`): one team's ready tasks in the list's
         #: order, soonest due first / oldest first / newest first (backwards); all ready
-        #: tasks soonest due first (those who read everything); the ready tasks by id (the
-        #: tasks of a further candidate team) and by assignee, with the list's sort keys so
-        #: that its parts and counts read the index alone. Partial, so they hold only the open
-        #: tasks, however many are finished.
+        #: tasks soonest due first or oldest first (those who read everything, the API's
+        #: list); the ready tasks by id (the tasks of a further candidate team) and by
+        #: assignee, with the list's sort keys so that its parts and counts read the index
+        #: alone. Partial, so they hold only the open tasks, however many are finished.
         Index("ix_tasks_ready_team_due", "team", text("(due_at IS NULL)"), "due_at",
               "created_at", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_ready_team_created", "team", "created_at", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_ready_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",
+              postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
+        Index("ix_tasks_ready_created", "created_at", "id",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),
         Index("ix_tasks_ready_id", "id", "team", "due_at", "created_at",
               postgresql_where=text("status = 'ready'"), sqlite_where=text("status = 'ready'")),

@@ -21,6 +21,9 @@ _READY_WITH_CANDIDATES = (
     .outerjoin(_candidates, _candidates.c.task_id == _tasks.c.id)
     .where(_tasks.c.instance_id == bindparam("instance"), _tasks.c.status == "ready")
     .order_by(_tasks.c.created_at, _candidates.c.team))
+_CANDIDATES_OF = (select(_candidates.c.task_id, _candidates.c.team)
+                  .where(_candidates.c.task_id.in_(bindparam("tasks", expanding=True)))
+                  .order_by(_candidates.c.team))
 _TASK_WITH_CANDIDATES = (
     select(_tasks, _candidates.c.team.label("candidate_team"))
     .outerjoin(_candidates, _candidates.c.task_id == _tasks.c.id)
@@ -74,6 +77,15 @@ def _task_rows(session: Session, statement: Any, params: dict[str, Any]) -> list
         if row.candidate_team is not None:
             task.candidates.append(_Candidate(row.candidate_team))
     return list(tasks.values())
+
+
+def add_candidates(session: Session, tasks: list[TaskRow]) -> None:
+    """Fill in the further candidate teams of task rows read without them (one statement)."""
+    if not tasks:
+        return
+    by_id = {task.id: task for task in tasks}
+    for task_id, team in session.connection().execute(_CANDIDATES_OF, {"tasks": list(by_id)}):
+        by_id[task_id].candidates.append(_Candidate(team))
 
 
 def read_ready_tasks(session: Session, instance_id: int) -> list[TaskRow]:

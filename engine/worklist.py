@@ -66,6 +66,14 @@ class Filters:
     municipality: str | None = None
     due_by: date | None = None
     overdue: bool = False
+    #: Equal to these `tasks` columns (the API's list filters).
+    lane: str | None = None
+    assignee: str | None = None
+    instance_id: int | None = None
+
+
+#: The filters of `Filters` that are a `tasks` column equal to the value.
+_COLUMN_FILTERS = ("lane", "assignee", "instance_id")
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,8 @@ class _Shape:
     overdue: bool
     process_id: bool
     municipality: bool
+    #: The column filters given (`_COLUMN_FILTERS`), bound as col_lane, ...
+    columns: tuple[str, ...]
     sort: str
     offset: int
     per_page: int
@@ -168,8 +178,10 @@ def _shape_and_values(principal: Principal, filters: Filters, now: datetime, *, 
         values["process_id"] = filters.process_id
     if filters.municipality:
         values["municipality"] = filters.municipality
+    columns = tuple(name for name in _COLUMN_FILTERS if getattr(filters, name) is not None)
+    values.update({f"col_{name}": getattr(filters, name) for name in columns})
     shape = _Shape(kind, len(teams), bool(filters.team), bool(filters.due_by), filters.overdue,
-                   bool(filters.process_id), bool(filters.municipality),
+                   bool(filters.process_id), bool(filters.municipality), columns,
                    sort if sort in SORTS else "due", offset, per_page, postgresql, prefix)
     return shape, {prefix + name: value for name, value in values.items()}
 
@@ -204,6 +216,8 @@ def _task_filters(shape: _Shape) -> list[ColumnElement[bool]]:
         where.append(HumanTask.due_at < bindparam(shape.prefix + "due_end"))
     if shape.overdue:
         where.append(HumanTask.due_at < bindparam(shape.prefix + "now"))
+    where.extend(_tasks.c[name] == bindparam(f"{shape.prefix}col_{name}")
+                 for name in shape.columns)
     return where
 
 
@@ -323,6 +337,18 @@ def task_page(session: Session, principal: Principal, filters: Filters, *, sort:
                       overdue=t.due_at is not None and t.due_at < now)
               for t, row in zip(tasks, rows, strict=True)],
         total=total or 0, mine=counts[MINE], team=counts[TEAM])
+
+
+def task_rows(session: Session, principal: Principal, filters: Filters, *, offset: int,
+              limit: int, sort: str = "created") -> list[views.TaskRow]:
+    """The ready tasks of the list's scope from `offset` on, at most `limit`, with their
+    candidate teams: the API's task list, oldest first. Read as `task_page` reads a page."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    shape, values = _shape_and_values(principal, filters, clock.now(), sort=sort, offset=offset,
+                                      per_page=limit, postgresql=postgresql)
+    tasks = [views.TaskRow(row) for row in session.execute(_statements(shape)[0], values)]
+    views.add_candidates(session, tasks)
+    return tasks
 
 
 def team_members(session: Session, team: str | list[str]) -> list[str]:

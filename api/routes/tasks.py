@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import MAX_ID, CurrentPrincipal, DbDep, Id
 from api.errors import answers
-from engine import candidates, runner, tasks, views
+from engine import candidates, runner, tasks, views, worklist
 from engine.models import HumanTask
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -30,6 +30,12 @@ def list_tasks(
     limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0, le=MAX_ID),
 ) -> list[dict[str, Any]]:
     """Tasks the caller may see, filtered; ready ones unless `status` says otherwise."""
+    if status == "ready":  # the open tasks: read from their indexes like the staff list
+        filters = worklist.Filters(team=team or None, lane=lane or None,
+                                   assignee=assignee or None, instance_id=instance_id)
+        with db.reading() as session:
+            return [views.task_to_dict(t) for t in worklist.task_rows(
+                session, principal, filters, offset=offset, limit=limit)]
     query = select(HumanTask).where(HumanTask.status == status)
     if instance_id is not None:
         query = query.where(HumanTask.instance_id == instance_id)

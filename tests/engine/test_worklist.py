@@ -181,3 +181,31 @@ def test_a_team_filter_outside_my_teams_shows_only_what_i_may_see(listed: Databa
     assert seen >= {5, 6, 8}
     assert 4 not in seen
     assert 4 in all_of_gamma
+
+
+def test_the_api_list_gives_the_tasks_of_its_filters_from_any_offset(listed: Database) -> None:
+    """`task_rows` (GET /api/tasks): the caller's visible ready tasks oldest first, narrowed
+    by team, lane, assignee and case, each with its candidate teams, from any offset."""
+    with listed.reading() as session:
+        case_id = session.query(HumanTask.instance_id).filter(
+            HumanTask.status == "ready").limit(1).scalar()
+        by_id = {t.id: t for t in session.query(HumanTask)}
+        lists = [worklist.Filters(), worklist.Filters(team="gamma"),
+                 worklist.Filters(assignee="anna"), worklist.Filters(instance_id=case_id),
+                 worklist.Filters(instance_id=case_id + 1), worklist.Filters(lane="nowhere"),
+                 worklist.Filters(team="alpha", assignee="anna")]
+        for principal in (ANNA, NOBODY, BOSS):
+            for filters in lists:
+                expected = [i for i in _expected(session, principal,
+                                                 worklist.Filters(team=filters.team), "created")
+                            if filters.assignee in (None, by_id[i].assignee)
+                            and filters.instance_id in (None, by_id[i].instance_id)
+                            and filters.lane is None]
+                for offset, limit in ((0, 500), (3, 4), (len(expected), 5)):
+                    rows = worklist.task_rows(session, principal, filters, offset=offset,
+                                              limit=limit)
+                    assert [t.id for t in rows] == expected[offset:offset + limit], \
+                        (principal.username, filters, offset)
+                    assert [t.candidate_teams for t in rows] == \
+                        [by_id[t.id].candidate_teams for t in rows]
+        assert any(len(t.candidate_teams) > 1 for t in by_id.values() if t.status == "ready")
