@@ -116,6 +116,11 @@ def _forget_on_task_flush(session: Session, _context: Any, _instances: Any) -> N
         forget_ready_tasks(session)
 
 
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, _previous: Any) -> None:
+    forget_ready_tasks(session)  # a rolled-back savepoint may have held a save
+
+
 def ready_tasks(session: Session, instance_id: int) -> list[TaskRow]:
     """A case's ready tasks, oldest first, with their candidate teams: as the case's last save
     in this transaction left them when no task row changed since, else from the database."""

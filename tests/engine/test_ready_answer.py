@@ -64,3 +64,17 @@ def test_a_task_changed_after_the_save_shows_its_change(db: Database, api: Api) 
 
     [claimed] = db.unit_of_work(start_then_claim)
     assert claimed.assignee == SYSTEM.username
+
+
+def test_a_save_in_a_rolled_back_savepoint_is_not_shown(db: Database, api: Api) -> None:
+    api.deploy(SEVERAL)
+
+    def start_in_savepoint(session: Any) -> list[Any]:
+        savepoint = session.begin_nested()
+        row = runner.start_case(session, process_id="several_teams", principal=SYSTEM,
+                                data={"candidateTeams": "tym"})
+        assert len(views.ready_tasks(session, row.id)) == 1
+        savepoint.rollback()
+        return views.ready_tasks(session, row.id)
+
+    assert db.unit_of_work(start_in_savepoint) == []
