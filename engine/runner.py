@@ -183,7 +183,7 @@ def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> N
     if failure is None:
         try:
             if case.bundle.has_timer_events:
-                cycles = _cycle_counts(wf)
+                cycles = _cycle_counts(wf) if case.bundle.has_cycle_timers else {}
                 wf.refresh_timers()
                 _record_cycle_firings(case, cycles)
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
