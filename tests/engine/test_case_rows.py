@@ -255,3 +255,45 @@ def test_deferring_ends_with_the_transaction(db: Database) -> None:
         return sum(s.startswith("UPDATE process_instances") for s in seen)
 
     assert db.unit_of_work(immediate) == 1
+
+
+def test_rows_written_together_store_every_kind_of_value_as_one_write_does(
+        db: Database) -> None:
+    # Given cases changed alike in one transaction (one statement for all of them): times,
+    # JSON, and NULLs in every row of a column; and one case changed the same way alone
+    from datetime import UTC, datetime
+
+    ids = [_start(db) for _ in range(3)]
+    ended = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+    def change(row):
+        row.ended_at = ended
+        row.data = {"list": [1, "kaksi", None], "nested": {"ä": True}}
+        row.search_keys = {"businessId": ["1234567-8"]}
+        row.last_event_hash = None
+        row.business_key = None
+
+    def together(session):
+        case_rows.load_many(session, ids[:2])
+        case_rows.defer_writes(session)
+        for i in ids[:2]:
+            row = case_rows.load(session, i)
+            change(row)
+            case_rows.write(session, row)
+
+    def alone(session):
+        row = case_rows.load(session, ids[2])
+        change(row)
+        case_rows.write(session, row)
+
+    db.unit_of_work(together)
+    db.unit_of_work(alone)
+
+    # Then each stored row reads back the same, whichever way it was written
+    stored = [_stored(db, i) for i in ids]
+    for row in stored:
+        assert row.ended_at == ended
+        assert row.data == {"list": [1, "kaksi", None], "nested": {"ä": True}}
+        assert row.search_keys == {"businessId": ["1234567-8"]}
+        assert row.last_event_hash is None and row.business_key is None
+    assert stored[0].revision == stored[1].revision == stored[2].revision
