@@ -185,7 +185,7 @@ def advance(case: _Case, *, hops: int = 0, failure: _Failure | None = None) -> N
     if failure is None:
         try:
             if case.bundle.has_timer_events:
-                cycles = _cycle_counts(wf)
+                cycles = _cycle_counts(wf) if case.bundle.has_cycle_timers else {}
                 wf.refresh_timers()
                 _record_cycle_firings(case, cycles)
             wf.do_engine_steps(did_complete_task=lambda t: _step_done(case, t))
@@ -346,9 +346,22 @@ def _save(case: _Case, failure: _Failure | None) -> None:
         row.ended_at = row.updated_at
         audit.record(session, type=audit.CASE_COMPLETED, actor=case.actor, instance=row)
     case_rows.write(session, row)  # checks the revision: a lost race raises StaleDataError
-    revision, instance_id = row.revision, row.id
     if status not in FINAL:  # a finished case is rarely opened again: not worth its memory
-        after_commit(session, lambda: workflow_cache.put(instance_id, revision, wf))
+        after_commit(session, _cache_after_commit(row, wf))
+
+
+def _cache_after_commit(row: CaseRecord, wf: BpmnWorkflow) -> Callable[[], None]:
+    """What keeps `wf` in the cache once its save commits, under the revision that holds its
+    state: a `CaseRow` may be written only at the commit (`case_rows.defer_writes`), and then
+    its revision is known only then; a state saved again since is not this workflow's."""
+    instance_id, revision, state = row.id, row.revision, row.state
+    if not isinstance(row, case_rows.CaseRow):
+        return lambda: workflow_cache.put(instance_id, revision, wf)
+
+    def put() -> None:
+        if row.state is state and not row._changed:
+            workflow_cache.put(instance_id, row.revision, wf)
+    return put
 
 
 def _report_flows(case: _Case) -> None:

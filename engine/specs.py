@@ -19,7 +19,10 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import task as _bpmn_task_util
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
@@ -319,6 +322,11 @@ class SpecBundle:
     def has_timer_events(self) -> bool:
         """Whether any element of the version waits for a timer."""
         return any(issubclass(k, TimerEventDefinition) for k in self._event_kinds())
+
+    @property
+    def has_cycle_timers(self) -> bool:
+        """Whether any element of the version waits for a repeating (cycle) timer."""
+        return any(issubclass(k, CycleTimerEventDefinition) for k in self._event_kinds())
 
     def all_specs(self) -> list[BpmnProcessSpec]:
         """The top spec and every called/embedded spec."""

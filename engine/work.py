@@ -111,6 +111,7 @@ def fire_timers(session: Session, *, timer_ids: Sequence[int]) -> int:
     fired = 0
     if by_case:
         case_rows.load_many(session, sorted(by_case))  # locked in id order, as a request does
+        case_rows.defer_writes(session)  # the batch's cases are written together at the commit
     while by_case:
         marked = conn.execute(timers.MARK_FIRED_MANY, {
             "timers": [ids[0] for ids in by_case.values()], "at": clock.now()}).all()

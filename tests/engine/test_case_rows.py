@@ -168,3 +168,132 @@ def test_several_cases_load_in_one_statement_and_open_from_it(db: Database) -> N
     assert ids == [first, second] and missing is None
     # One statement for both cases; the missing one is asked for again by `load` alone
     assert sum("FROM process_instances" in s for s in statements) == 2
+
+
+def _statements(session) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(session.connection(), "before_cursor_execute",
+                 lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_deferred_writes_go_at_the_commit_one_statement_per_set_of_changed_columns(
+        db: Database) -> None:
+    # Given three cases changed in one transaction after defer_writes, two of them alike
+    ids = [_start(db) for _ in range(3)]
+    before = {i: _stored(db, i) for i in ids}
+
+    def batch(session):
+        seen = _statements(session)
+        case_rows.load_many(session, ids)
+        case_rows.defer_writes(session)
+        rows = [case_rows.load(session, i) for i in ids]
+        for row in rows:
+            row.status = "waiting"
+            case_rows.write(session, row)  # left for the commit
+        rows[2].data = {"more": 1}
+        case_rows.write(session, rows[2])
+        assert not any(s.startswith("UPDATE process_instances") for s in seen)
+        assert all(row._changed for row in rows)
+        return seen, rows
+
+    seen, rows = db.unit_of_work(batch)
+
+    # Then the commit wrote each once, in one UPDATE per set of changed columns
+    assert sum(s.startswith("UPDATE process_instances") for s in seen) == 2
+    for i, row in zip(ids, rows, strict=True):
+        stored = _stored(db, i)
+        assert stored.status == "waiting"
+        assert stored.revision == before[i].revision + 1 == row.revision
+        assert not row._changed
+    assert _stored(db, ids[2]).data == {"more": 1}
+
+
+def test_a_deferred_write_over_a_stale_revision_fails_the_whole_transaction(
+        db: Database) -> None:
+    # Given two cases changed after defer_writes, one of them saved by another transaction
+    # after it was read
+    ids = [_start(db) for _ in range(2)]
+    before = {i: _stored(db, i) for i in ids}
+    calls = []
+
+    def batch(session):
+        calls.append(1)
+        case_rows.load_many(session, ids)
+        case_rows.defer_writes(session)
+        for i in ids:
+            row = case_rows.load(session, i)
+            row.status = "waiting"
+            case_rows.write(session, row)
+        case_rows.load(session, ids[1]).__dict__["revision"] = -1  # as if read before a save
+
+    # When it commits, the revision check refuses it; the unit of work retries, then gives up
+    with pytest.raises(Conflict):
+        db.unit_of_work(batch, retries=1)
+    assert len(calls) == 2
+    # And neither case changed
+    for i in ids:
+        assert _stored(db, i).status == before[i].status
+        assert _stored(db, i).revision == before[i].revision
+
+
+def test_deferring_ends_with_the_transaction(db: Database) -> None:
+    case_id = _start(db)
+
+    def deferred(session):
+        case_rows.defer_writes(session)
+
+    db.unit_of_work(deferred)
+
+    def immediate(session):
+        seen = _statements(session)
+        row = case_rows.load(session, case_id)
+        row.status = "waiting"
+        case_rows.write(session, row)
+        return sum(s.startswith("UPDATE process_instances") for s in seen)
+
+    assert db.unit_of_work(immediate) == 1
+
+
+def test_rows_written_together_store_every_kind_of_value_as_one_write_does(
+        db: Database) -> None:
+    # Given cases changed alike in one transaction (one statement for all of them): times,
+    # JSON, and NULLs in every row of a column; and one case changed the same way alone
+    from datetime import UTC, datetime
+
+    ids = [_start(db) for _ in range(3)]
+    ended = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+    def change(row):
+        row.ended_at = ended
+        row.data = {"list": [1, "kaksi", None], "nested": {"ä": True}}
+        row.search_keys = {"businessId": ["1234567-8"]}
+        row.last_event_hash = None
+        row.business_key = None
+
+    def together(session):
+        case_rows.load_many(session, ids[:2])
+        case_rows.defer_writes(session)
+        for i in ids[:2]:
+            row = case_rows.load(session, i)
+            change(row)
+            case_rows.write(session, row)
+
+    def alone(session):
+        row = case_rows.load(session, ids[2])
+        change(row)
+        case_rows.write(session, row)
+
+    db.unit_of_work(together)
+    db.unit_of_work(alone)
+
+    # Then each stored row reads back the same, whichever way it was written
+    stored = [_stored(db, i) for i in ids]
+    for row in stored:
+        assert row.ended_at == ended
+        assert row.data == {"list": [1, "kaksi", None], "nested": {"ä": True}}
+        assert row.search_keys == {"businessId": ["1234567-8"]}
+        assert row.last_event_hash is None and row.business_key is None
+    assert stored[0].revision == stored[1].revision == stored[2].revision

@@ -188,6 +188,47 @@ def test_a_model_error_after_a_timer_becomes_an_incident_and_the_batch_still_com
     assert set(timer_statuses(db).values()) == {"fired"}
 
 
+def test_a_batch_writes_its_cases_together_and_caches_them_at_their_stored_revision(
+        api: Api, db: Database, test_clock: Any) -> None:
+    # Given three cases whose boundary timers are due (each goes on to a user task)
+    api.deploy(TIMERS / "escalation.bpmn")
+    ids = [api.start("escalation", {"limit": "PT1H", "start_date": "2026-04-02"})["id"]
+           for _ in range(3)]
+    test_clock.advance(timedelta(hours=1, minutes=1))
+    batch = claim_all(db)
+    runner.workflow_cache.clear()
+    updates: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("UPDATE process_instances"):
+            updates.append(statement)
+
+    # When the batch fires
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert work.fire_timer_batch(db, batch) == 3
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+
+    # Then the three case rows went in one UPDATE at the commit, not one each
+    assert len(updates) == 1
+    # And each case's workflow is cached under the revision its row has now, so that the
+    # next unit of work does not deserialize it again
+    with db.reading() as s:
+        revisions = dict(s.execute(select(ProcessInstance.id, ProcessInstance.revision)
+                                   .where(ProcessInstance.id.in_(ids))).all())
+    for case_id in ids:
+        wf = runner.workflow_cache.take(case_id, revisions[case_id])
+        assert wf is not None
+        runner.workflow_cache.put(case_id, revisions[case_id], wf)
+    # And the cases go on from there
+    for case_id in ids:
+        [task] = api.tasks(case_id)
+        assert task["element_id"] == "escalate"
+        api.complete(task["id"], {})
+        assert status(api, case_id) == "completed"
+
+
 def test_timers_of_every_kind_fire_together_in_one_batch(
         api: Api, db: Database, test_clock: Any) -> None:
     # Given an intermediate timer, an interrupting boundary timer, an event-based gateway
