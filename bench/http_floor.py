@@ -1,0 +1,238 @@
+"""The floor of the HTTP goal: what the stack alone gives, with no workflow engine (issue 7).
+
+`throughput.py` compares Virta over HTTP with bare SpiffWorkflow in memory. This script asks
+how much of that ratio the stack itself leaves, so that the gap can be split between the stack
+and Virta's own work. In one run it measures:
+
+* `bare`: bare SpiffWorkflow on the throughput model (the same function as `throughput.py`);
+* `skeleton`: a FastAPI app served by uvicorn exactly as `virta serve` serves Virta (a separate
+  process, uvloop and httptools, the access log on), driven by the same client over 127.0.0.1.
+  A "case" is the same three requests: POST a start, then POST a completion twice. Each request
+  is what every Virta request needs at the least and nothing more: a bearer token looked up in
+  a dict, the JSON body validated by a pydantic model, one hop to the thread pool, one SQLAlchemy
+  session on SQLite (WAL, synchronous=NORMAL, `BEGIN IMMEDIATE`, as Virta's writer) that
+  inserts or updates one row holding a state of the size a case's state has (6 KB of JSON), a
+  commit, and a JSON answer of a case's shape. No engine steps, no audit trail, no task rows.
+
+    .venv/bin/python bench/http_floor.py [--seconds 10]
+
+Prints one JSON object with both rates and `ratio_to_bare`: the best ratio that any design of
+Virta on this stack could reach in this run, before doing any of its own work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BENCH,
+    Client,
+    CpuMeter,
+    emit,
+    free_port,
+    latency_summary,
+    log,
+    machine_info,
+    versions,
+)
+from fastapi import Depends, FastAPI, Header, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, Integer, String, Text, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+#: The size of the throughput model's serialized state at its first wait state.
+STATE_BYTES = 6000
+TOKEN = "floor-token"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class StartRequest(BaseModel):
+    process_id: str = Field(min_length=1, max_length=255)
+    data: dict[str, Any] | None = None
+
+
+class CompleteRequest(BaseModel):
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def create_app(db_path: str) -> FastAPI:
+    """The skeleton app (runs in the server process)."""
+    engine = create_engine(f"sqlite:///{db_path}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    Base.metadata.create_all(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    state = json.dumps({"tasks": "x" * (STATE_BYTES - 20)})
+
+    def principal(authorization: str = Header("")) -> str:
+        if authorization != f"Bearer {TOKEN}":
+            raise HTTPException(401)
+        return "bench"
+
+    def answer(case: Case) -> dict[str, Any]:
+        return {"id": case.id, "process_id": case.process_id, "status": case.status,
+                "data": case.data, "ready_tasks": [{"id": f"{case.id}-{case.revision}"}]}
+
+    def unit_of_work(fn: Any) -> dict[str, Any]:
+        with sessions() as session, session.begin():
+            return fn(session)
+
+    app = FastAPI(docs_url=None, redoc_url=None)
+
+    @app.post("/start", status_code=201)
+    async def start(body: StartRequest, who: str = Depends(principal)) -> dict[str, Any]:
+        def work(session: Session) -> dict[str, Any]:
+            case = Case(process_id=body.process_id, status="running", state=state,
+                        data=body.data or {}, revision=1)
+            session.add(case)
+            session.flush()
+            return answer(case)
+        return await run_in_threadpool(unit_of_work, work)
+
+    @app.post("/complete/{case_id}")
+    async def complete(case_id: int, body: CompleteRequest, who: str = Depends(principal)
+                       ) -> dict[str, Any]:
+        def work(session: Session) -> dict[str, Any]:
+            case = session.get(Case, case_id)
+            if case is None:
+                raise HTTPException(404)
+            case.revision += 1
+            case.state = state
+            case.data = {**case.data, **body.data}
+            if case.revision == 3:
+                case.status = "completed"
+            session.flush()
+            return answer(case)
+        return await run_in_threadpool(unit_of_work, work)
+
+    return app
+
+
+def serve(port: int, db_path: str) -> None:
+    """Run the skeleton as `virta serve` runs Virta (virta/cli.py)."""
+    import uvicorn
+    uvicorn.run(create_app(db_path), host="127.0.0.1", port=port, log_level="info")
+
+
+def measure(port: int, seconds: float) -> dict[str, Any]:
+    client = Client(port, TOKEN)
+    starts: list[float] = []
+    completes: list[float] = []
+
+    def one_case() -> None:
+        t0 = time.perf_counter()
+        case = client.post("/start", {"process_id": "two_lane_bench"})
+        starts.append(time.perf_counter() - t0)
+        for _ in range(2):
+            t0 = time.perf_counter()
+            case = client.post(f"/complete/{case['id']}", {"data": {}})
+            completes.append(time.perf_counter() - t0)
+        if case["status"] != "completed":
+            raise RuntimeError(f"skeleton case {case['id']} ended {case['status']}")
+
+    for _ in range(30):
+        one_case()
+    starts.clear()
+    completes.clear()
+    meter = CpuMeter()
+    cases, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        one_case()
+        cases += 1
+    elapsed = time.perf_counter() - t0
+    client.close()
+    return {"cases": cases, "seconds": round(elapsed, 3),
+            "cases_per_s": round(cases / elapsed, 1),
+            "machine_cpu_busy_percent": meter.busy_percent(),
+            "latency": {"start": latency_summary(starts), "complete": latency_summary(completes)}}
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the skeleton server exited with {proc.returncode}")
+        try:
+            Client(port, TOKEN, timeout=1).post("/start", {"process_id": "warm-up"})
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the skeleton server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(int(args.serve[0]), args.serve[1])
+        return
+
+    from throughput import MODEL, bare_baseline
+
+    result: dict[str, Any] = {
+        "benchmark": "http_floor", "machine": machine_info(), "versions": versions(),
+        "model": str(MODEL.relative_to(MODEL.parents[2])),
+        "skeleton": "FastAPI + uvicorn as `virta serve`; per request: token check, pydantic "
+                    "body, one thread-pool hop, one SQLite write transaction (one row with a "
+                    f"{STATE_BYTES}-byte state), a JSON answer; 3 requests per case",
+    }
+    bare = bare_baseline(3.0, 200)
+    result["bare"] = {k: bare[k] for k in ("cases_per_s", "machine_cpu_busy_percent")}
+    with tempfile.TemporaryDirectory(prefix="virta-floor-") as tmp:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH.parent), str(BENCH)])}
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve",
+                                 str(port), str(Path(tmp) / "floor.db")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(port, proc)
+            log(f"[floor] measuring the skeleton for {args.seconds:.0f} s")
+            result["skeleton_run"] = measure(port, args.seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    rate = result["skeleton_run"]["cases_per_s"]
+    result["ratio_to_bare"] = round(rate / bare["cases_per_s"], 4)
+    result["ms_per_case"] = {"bare": round(1000 / bare["cases_per_s"], 3),
+                             "skeleton": round(1000 / rate, 3),
+                             "goal_0_10_x": round(1000 / (0.10 * bare["cases_per_s"]), 3)}
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
