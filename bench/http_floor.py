@@ -14,10 +14,13 @@ and Virta's own work. In one run it measures:
   inserts or updates one row holding a state of the size a case's state has (6 KB of JSON), a
   commit, and a JSON answer of a case's shape. No engine steps, no audit trail, no task rows.
 
-    .venv/bin/python bench/http_floor.py [--seconds 10]
+    .venv/bin/python bench/http_floor.py [--seconds 10] [--variants orm,core]
 
-Prints one JSON object with both rates and `ratio_to_bare`: the best ratio that any design of
-Virta on this stack could reach in this run, before doing any of its own work.
+Two variants of the skeleton's database work: `orm` (ORM objects, `session.add` and
+`session.get`) and `core` (prebuilt Core statements on the session's connection, as Virta's hot
+path does). Prints one JSON object with the rates and each variant's `ratio_to_bare`: the best
+ratio that a design of Virta on this stack could reach in this run, before doing any of its
+own work.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +49,17 @@ from _common import (
 )
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -77,7 +91,70 @@ class CompleteRequest(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-def create_app(db_path: str) -> FastAPI:
+#: The skeleton's statements when it writes with SQLAlchemy Core (variant "core").
+_INSERT = Case.__table__.insert().returning(Case.id)
+_SELECT = select(Case.id, Case.process_id, Case.status, Case.data, Case.revision) \
+    .where(Case.id == bindparam("case_id"))
+_UPDATE = update(Case).where(Case.id == bindparam("case_id"))
+
+
+def _orm_work(state: str) -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]:
+    """Start and completion with ORM objects (`session.add`, `session.get`)."""
+    def answer(case: Case) -> dict[str, Any]:
+        return {"id": case.id, "process_id": case.process_id, "status": case.status,
+                "data": case.data, "ready_tasks": [{"id": f"{case.id}-{case.revision}"}]}
+
+    def start(session: Session, body: StartRequest) -> dict[str, Any]:
+        case = Case(process_id=body.process_id, status="running", state=state,
+                    data=body.data or {}, revision=1)
+        session.add(case)
+        session.flush()
+        return answer(case)
+
+    def complete(session: Session, case_id: int, body: CompleteRequest) -> dict[str, Any]:
+        case = session.get(Case, case_id)
+        if case is None:
+            raise HTTPException(404)
+        case.revision += 1
+        case.state = state
+        case.data = {**case.data, **body.data}
+        if case.revision == 3:
+            case.status = "completed"
+        session.flush()
+        return answer(case)
+
+    return start, complete
+
+
+def _core_work(state: str) -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]:
+    """Start and completion with prebuilt Core statements on the session's connection."""
+    def start(session: Session, body: StartRequest) -> dict[str, Any]:
+        data = body.data or {}
+        case_id = session.connection().execute(_INSERT, {
+            "process_id": body.process_id, "status": "running", "state": state, "data": data,
+            "revision": 1}).scalar_one()
+        return {"id": case_id, "process_id": body.process_id, "status": "running",
+                "data": data, "ready_tasks": [{"id": f"{case_id}-1"}]}
+
+    def complete(session: Session, case_id: int, body: CompleteRequest) -> dict[str, Any]:
+        conn = session.connection()
+        row = conn.execute(_SELECT, {"case_id": case_id}).first()
+        if row is None:
+            raise HTTPException(404)
+        revision, data = row.revision + 1, {**row.data, **body.data}
+        status = "completed" if revision == 3 else row.status
+        conn.execute(_UPDATE, {"case_id": case_id, "state": state, "data": data,
+                               "revision": revision, "status": status})
+        return {"id": case_id, "process_id": row.process_id, "status": status, "data": data,
+                "ready_tasks": [{"id": f"{case_id}-{revision}"}]}
+
+    return start, complete
+
+
+VARIANTS = {"orm": _orm_work, "core": _core_work}
+
+
+def create_app(db_path: str, variant: str) -> FastAPI:
     """The skeleton app (runs in the server process)."""
     engine = create_engine(f"sqlite:///{db_path}")
 
@@ -95,56 +172,35 @@ def create_app(db_path: str) -> FastAPI:
 
     Base.metadata.create_all(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
-    state = json.dumps({"tasks": "x" * (STATE_BYTES - 20)})
+    start_work, complete_work = VARIANTS[variant](json.dumps({"tasks": "x" * (STATE_BYTES - 20)}))
 
     def principal(authorization: str = Header("")) -> str:
         if authorization != f"Bearer {TOKEN}":
             raise HTTPException(401)
         return "bench"
 
-    def answer(case: Case) -> dict[str, Any]:
-        return {"id": case.id, "process_id": case.process_id, "status": case.status,
-                "data": case.data, "ready_tasks": [{"id": f"{case.id}-{case.revision}"}]}
-
-    def unit_of_work(fn: Any) -> dict[str, Any]:
+    def unit_of_work(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
         with sessions() as session, session.begin():
-            return fn(session)
+            return fn(session, *args)
 
     app = FastAPI(docs_url=None, redoc_url=None)
 
     @app.post("/start", status_code=201)
     async def start(body: StartRequest, who: str = Depends(principal)) -> dict[str, Any]:
-        def work(session: Session) -> dict[str, Any]:
-            case = Case(process_id=body.process_id, status="running", state=state,
-                        data=body.data or {}, revision=1)
-            session.add(case)
-            session.flush()
-            return answer(case)
-        return await run_in_threadpool(unit_of_work, work)
+        return await run_in_threadpool(unit_of_work, start_work, body)
 
     @app.post("/complete/{case_id}")
     async def complete(case_id: int, body: CompleteRequest, who: str = Depends(principal)
                        ) -> dict[str, Any]:
-        def work(session: Session) -> dict[str, Any]:
-            case = session.get(Case, case_id)
-            if case is None:
-                raise HTTPException(404)
-            case.revision += 1
-            case.state = state
-            case.data = {**case.data, **body.data}
-            if case.revision == 3:
-                case.status = "completed"
-            session.flush()
-            return answer(case)
-        return await run_in_threadpool(unit_of_work, work)
+        return await run_in_threadpool(unit_of_work, complete_work, case_id, body)
 
     return app
 
 
-def serve(port: int, db_path: str) -> None:
+def serve(port: int, db_path: str, variant: str) -> None:
     """Run the skeleton as `virta serve` runs Virta (virta/cli.py)."""
     import uvicorn
-    uvicorn.run(create_app(db_path), host="127.0.0.1", port=port, log_level="info")
+    uvicorn.run(create_app(db_path, variant), host="127.0.0.1", port=port, log_level="info")
 
 
 def measure(port: int, seconds: float) -> dict[str, Any]:
@@ -193,44 +249,55 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30
     raise RuntimeError("the skeleton server did not start")
 
 
+def run_variant(variant: str, seconds: float, bare_rate: float) -> dict[str, Any]:
+    """Serve the skeleton of `variant` in its own process and drive it for `seconds`."""
+    with tempfile.TemporaryDirectory(prefix="virta-floor-") as tmp:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH.parent), str(BENCH)])}
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve",
+                                 str(port), str(Path(tmp) / "floor.db"), variant], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(port, proc)
+            log(f"[floor] measuring the {variant} skeleton for {seconds:.0f} s")
+            run = measure(port, seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    run["ratio_to_bare"] = round(run["cases_per_s"] / bare_rate, 4)
+    run["ms_per_case"] = round(1000 / run["cases_per_s"], 3)
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="orm,core",
+                        help="comma-separated: orm (ORM objects), core (Core statements)")
+    parser.add_argument("--serve", nargs=3, metavar=("PORT", "DB", "VARIANT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1])
+        serve(int(args.serve[0]), args.serve[1], args.serve[2])
         return
 
     from throughput import MODEL, bare_baseline
 
+    bare = bare_baseline(3.0, 200)
     result: dict[str, Any] = {
         "benchmark": "http_floor", "machine": machine_info(), "versions": versions(),
         "model": str(MODEL.relative_to(MODEL.parents[2])),
         "skeleton": "FastAPI + uvicorn as `virta serve`; per request: token check, pydantic "
                     "body, one thread-pool hop, one SQLite write transaction (one row with a "
                     f"{STATE_BYTES}-byte state), a JSON answer; 3 requests per case",
+        "bare": {k: bare[k] for k in ("cases_per_s", "machine_cpu_busy_percent")},
+        "goal_ms_per_case": round(1000 / (0.10 * bare["cases_per_s"]), 3),
+        "variants": {variant: run_variant(variant, args.seconds, bare["cases_per_s"])
+                     for variant in args.variants.split(",") if variant in VARIANTS},
     }
-    bare = bare_baseline(3.0, 200)
-    result["bare"] = {k: bare[k] for k in ("cases_per_s", "machine_cpu_busy_percent")}
-    with tempfile.TemporaryDirectory(prefix="virta-floor-") as tmp:
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH.parent), str(BENCH)])}
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve",
-                                 str(port), str(Path(tmp) / "floor.db")], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_listening(port, proc)
-            log(f"[floor] measuring the skeleton for {args.seconds:.0f} s")
-            result["skeleton_run"] = measure(port, args.seconds)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-    rate = result["skeleton_run"]["cases_per_s"]
-    result["ratio_to_bare"] = round(rate / bare["cases_per_s"], 4)
-    result["ms_per_case"] = {"bare": round(1000 / bare["cases_per_s"], 3),
-                             "skeleton": round(1000 / rate, 3),
-                             "goal_0_10_x": round(1000 / (0.10 * bare["cases_per_s"]), 3)}
+    result["summary"] = {variant: {"cases_per_s": run["cases_per_s"],
+                                   "ratio_to_bare": run["ratio_to_bare"]}
+                         for variant, run in result["variants"].items()}
     emit(result)
 
 
