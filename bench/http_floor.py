@@ -10,7 +10,7 @@ and Virta's own work. In one run it measures:
   A "case" is the same three requests: POST a start, then POST a completion twice. Each request
   is what every Virta request needs at the least and nothing more: a bearer token looked up in
   a dict, the JSON body validated by a pydantic model, one hop to the thread pool, one SQLAlchemy
-  session on SQLite (WAL, synchronous=NORMAL, `BEGIN IMMEDIATE`, as Virta's writer) that
+  session on SQLite (Virta's own `engine.db.make_engine`: WAL, `BEGIN IMMEDIATE`) that
   inserts or updates one row holding a state of the size a case's state has (6 KB of JSON), a
   commit, and a JSON answer of a case's shape. No engine steps, no audit trail, no task rows.
 
@@ -55,13 +55,13 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
-    create_engine,
-    event,
     select,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from starlette.concurrency import run_in_threadpool
+
+from engine.db import make_engine
 
 #: The size of the throughput model's serialized state at its first wait state.
 STATE_BYTES = 6000
@@ -156,20 +156,8 @@ VARIANTS = {"orm": _orm_work, "core": _core_work}
 
 def create_app(db_path: str, variant: str) -> FastAPI:
     """The skeleton app (runs in the server process)."""
-    engine = create_engine(f"sqlite:///{db_path}")
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+    # Virta's own engine: the same pragmas, pool and BEGIN IMMEDIATE as `virta serve`.
+    engine = make_engine(f"sqlite:///{db_path}", writer=True)
     Base.metadata.create_all(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     start_work, complete_work = VARIANTS[variant](json.dumps({"tasks": "x" * (STATE_BYTES - 20)}))
