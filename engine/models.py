@@ -388,10 +388,13 @@ class Timer(Base):
     task_id: Mapped[str | None] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(255))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    #: pending -> fired | cancelled.
+    #: pending -> fired | cancelled | failed (its firing kept raising: an incident).
     status: Mapped[str] = mapped_column(String(12))
     #: While a scheduler hands the timer to a worker, others leave it alone until this passes.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Firings that raised, and the last one's error (`engine.timers.record_failure`).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
     #: Start timers: {"cycles": firings left (-1 = forever), "every": seconds between them}.
     details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -43,6 +43,7 @@ from engine import (
     clock,
     outbox,
     reference_data,
+    timers,
     views,
 )
 from engine.authorization import Principal, require_start, require_task_work
@@ -817,15 +818,27 @@ def retry_incident(session: Session, *, incident_id: int, principal: Principal) 
         from engine.messages import redeliver  # messages builds on this module
 
         return redeliver(session, incident=incident, principal=principal)
+    if incident.kind == timers.TIMER_INCIDENT:
+        # The timer goes back in the schedule; the case moves when a worker fires it.
+        timers.reschedule_failed(session, incident)
+        row = case_rows.load(session, incident.instance_id) \
+            if incident.instance_id is not None else None
+        _resolve(session, incident, principal, row)
+        return incident
     if incident.instance_id is None:
         raise InvalidTransition("this incident has no case to retry")
     case = open_case(session, incident.instance_id, principal.username)
     for task in case.wf.get_tasks(state=TaskState.ERROR):
         task._set_state(TaskState.READY)
+    _resolve(session, incident, principal, case.row)
+    advance(case)
+    return incident
+
+
+def _resolve(session: Session, incident: Incident, principal: Principal,
+             row: CaseRecord | None) -> None:
     incident.status = "resolved"
     incident.resolved_at = clock.now()
     incident.resolved_by = principal.username
     audit.record(session, type=audit.INCIDENT_RESOLVED, actor=principal.username,
-                 instance=case.row, element_id=incident.element_id, data={"incident": incident.id})
-    advance(case)
-    return incident
+                 instance=row, element_id=incident.element_id, data={"incident": incident.id})

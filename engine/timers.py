@@ -27,10 +27,11 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import audit, case_rows, clock
 from engine.bpmn_semantics import timer_arms
 from engine.db import is_sqlite
-from engine.models import ProcessVersion, Timer
+from engine.errors import InvalidTransition
+from engine.models import Incident, ProcessVersion, Timer
 from engine.specs import event_definitions
 
 
@@ -52,6 +53,12 @@ spiff_timer.LOCALTZ = clock.TIMEZONE  # type: ignore[assignment]
 PENDING = "pending"
 FIRED = "fired"
 CANCELLED = "cancelled"
+#: Its firing raised `MAX_ATTEMPTS` times: out of the schedule, with an incident.
+FAILED = "failed"
+#: Firings of a timer that may raise before it fails (the worker retries the others).
+MAX_ATTEMPTS = 3
+#: `Incident.kind` of a failed timer.
+TIMER_INCIDENT = "timer"
 #: How long a claimed timer is left alone by other schedulers before it is handed out again.
 CLAIM_LEASE = timedelta(seconds=30)
 
@@ -188,6 +195,44 @@ def claim_due(session: Session, *, limit: int = 1000,
         session.execute(update(Timer).where(Timer.id.in_(ids))
                         .values(lease_until=now + lease))
     return ids
+
+
+def record_failure(session: Session, timer_id: int, error: str, *, actor: str,
+                   max_attempts: int = MAX_ATTEMPTS) -> bool:
+    """Count a firing of a still pending timer that raised `error`. The last allowed one
+    (`max_attempts`) fails the timer, out of the schedule, and opens an incident for the case
+    (`runner.retry_incident` puts the timer back). True when the timer failed now."""
+    timer = session.get(Timer, timer_id, with_for_update=True)
+    if timer is None or timer.status != PENDING:
+        return False
+    timer.attempts = (timer.attempts or 0) + 1
+    timer.last_error = error[:4000]
+    if timer.attempts < max_attempts:
+        return False
+    timer.status = FAILED
+    timer.lease_until = None
+    message = f"timer {timer.element_id} failed {timer.attempts} times: {error}"[:4000]
+    session.add(Incident(instance_id=timer.instance_id, kind=TIMER_INCIDENT,
+                         element_id=timer.element_id, task_id=timer.task_id, message=message,
+                         details={"timer_id": timer.id}, status="open", created_at=clock.now()))
+    # The case's row is read, never its state: that may be what cannot be loaded.
+    case = case_rows.load(session, timer.instance_id) if timer.instance_id is not None else None
+    audit.record(session, type=audit.INCIDENT, actor=actor, instance=case,
+                 element_id=timer.element_id, task_id=timer.task_id,
+                 data={"message": message, "kind": TIMER_INCIDENT})
+    return True
+
+
+def reschedule_failed(session: Session, incident: Incident) -> None:
+    """Put the failed timer of a timer incident back in the schedule (its due time has passed:
+    the next scheduler round hands it out), with its attempts counted from zero."""
+    timer_id = (incident.details or {}).get("timer_id")
+    timer = session.get(Timer, timer_id, with_for_update=True) if timer_id else None
+    if timer is None or timer.status != FAILED:
+        raise InvalidTransition(f"the timer of incident {incident.id} is no longer failed")
+    timer.status = PENDING
+    timer.attempts = 0
+    timer.lease_until = None
 
 
 def is_cycle(task: Any) -> bool:

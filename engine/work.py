@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -27,6 +28,7 @@ from engine import (
     timers,
 )
 from engine.db import Database
+from engine.errors import Conflict
 from engine.models import HumanTask, OutboxMessage, ProcessInstance, Timer
 from engine.settings import get_settings
 
@@ -154,13 +156,39 @@ def fire_timer_batch(db: Database, timer_ids: Sequence[int]) -> int:
     fired, error = 0, None
     for timer_id in ids:
         try:
-            fired += db.unit_of_work(lambda s, t=timer_id: fire_timer(s, timer_id=t))
+            fired += fire_one(db, timer_id)
         except Exception as exc:  # one case's failure: the others still fire
-            log.exception("timer %s failed", timer_id)
             error = error or exc
     if error is not None:
         raise error
     return fired
+
+
+#: Failures that are not the timer's: the database is unavailable, or a race was lost again
+#: and again. The message is retried without counting them against the timer.
+_NOT_THE_TIMERS = (OperationalError, InterfaceError, Conflict)
+
+
+def fire_one(db: Database, timer_id: int) -> int:
+    """Fire one timer in its own unit of work; returns 1 if it fired.
+
+    A firing that raises is counted against the timer (`timers.record_failure`) and raised
+    again, so that the message is retried; the last allowed attempt fails the timer as an
+    incident instead, and then nothing is raised: a person has to look at the case.
+    """
+    try:
+        return int(db.unit_of_work(lambda s: fire_timer(s, timer_id=timer_id)))
+    except _NOT_THE_TIMERS:
+        raise
+    except Exception as exc:
+        log.exception("timer %s failed", timer_id)
+        error = f"{exc.__class__.__name__}: {exc}"
+        if not db.unit_of_work(lambda s: timers.record_failure(s, timer_id, error,
+                                                               actor=WORKER_ACTOR)):
+            raise
+        log.error("timer %s failed %d times: an incident is open", timer_id,
+                  timers.MAX_ATTEMPTS)
+        return 0
 
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:

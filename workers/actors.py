@@ -52,8 +52,7 @@ def _ctx() -> _Context:
 
 def fire_timer(timer_id: int) -> None:
     """Fire one due timer."""
-    ctx = _ctx()
-    ctx.db.unit_of_work(lambda s: work.fire_timer(s, timer_id=timer_id))
+    work.fire_one(_ctx().db, timer_id)
 
 
 def fire_timers(timer_ids: list[int]) -> None:

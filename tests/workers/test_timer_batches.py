@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from engine import runner, work
+from engine import audit, runner, timers, work
 from engine.db import Database
 from engine.models import Incident, ProcessInstance, Timer
 from tests.conftest import DATA, Api, at_once
@@ -167,6 +167,80 @@ def test_a_batch_with_a_case_that_raises_still_fires_the_others(
     with pytest.raises(ValueError):
         work.fire_timer_batch(db, batch)
     assert [len(fired_events(api, i)) for i in ids] == [1, 0, 1, 1]
+
+
+def test_a_timer_whose_firing_keeps_raising_fails_as_an_incident_that_can_be_retried(
+        api: Api, db: Database, test_clock: Any) -> None:
+    # Given a due timer whose case cannot be loaded, beside a good one
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    good, broken = (api.start("wait_duration")["id"] for _ in range(2))
+    with db.reading() as s:
+        state = s.scalar(select(ProcessInstance.state).where(ProcessInstance.id == broken))
+    db.unit_of_work(lambda s: s.execute(sa.update(ProcessInstance).where(
+        ProcessInstance.id == broken).values(state="not a workflow")))
+    runner.workflow_cache.clear()
+    test_clock.advance(timedelta(minutes=31))
+    [timer] = timer_statuses(db, instance_id=broken)
+    batch = claim_all(db)
+
+    # When its firing raises, each try is counted with its error and raised for a retry
+    for attempt in range(1, timers.MAX_ATTEMPTS):
+        with pytest.raises(ValueError):
+            work.fire_timer_batch(db, batch)
+        with db.reading() as s:
+            row = s.get(Timer, timer)
+            assert (row.status, row.attempts) == ("pending", attempt)
+            assert row.last_error.startswith("JSONDecodeError: Expecting value")
+    assert status(api, good) == "completed"
+
+    # Then the last allowed try fails the timer as an open incident, without raising
+    assert work.fire_timer_batch(db, batch) == 0
+    assert timer_statuses(db, instance_id=broken) == {timer: "failed"}
+    [incident] = api.get("/api/incidents").json()
+    assert (incident["instance_id"], incident["kind"], incident["element_id"]) == (
+        broken, "timer", "half_hour")
+    assert f"failed {timers.MAX_ATTEMPTS} times: JSONDecodeError" in incident["message"]
+    history = api.get(f"/api/process-instances/{broken}/history").json()["events"]
+    assert [e["data"]["kind"] for e in history if e["type"] == "incident"] == ["timer"]
+    # and the scheduler no longer hands it out, also once its lease has run out
+    test_clock.advance(timedelta(hours=1))
+    assert claim_all(db) == []
+
+    # When the case is repaired and the incident retried, the timer is scheduled again
+    db.unit_of_work(lambda s: s.execute(sa.update(ProcessInstance).where(
+        ProcessInstance.id == broken).values(state=state)))
+    runner.workflow_cache.clear()
+    assert api.post(f"/api/incidents/{incident['id']}/retry").json()["status"] == "resolved"
+    api.post(f"/api/incidents/{incident['id']}/retry", 409)  # once
+    assert claim_all(db) == [timer]
+    assert work.fire_timer_batch(db, [timer]) == 1
+    assert status(api, broken) == "completed"
+    history = api.get(f"/api/process-instances/{broken}/history").json()["events"]
+    assert [e["type"] for e in history if e["type"].startswith(("incident", "timer"))] == [
+        "incident", "incident_resolved", "timer_fired"]
+    with db.reading() as s:
+        assert audit.verify_chain(s) is None
+
+
+def test_a_database_failure_is_not_counted_against_the_timer(
+        api: Api, db: Database, test_clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    api.deploy(TIMERS / "wait_duration.bpmn")
+    case = api.start("wait_duration")["id"]
+    test_clock.advance(timedelta(minutes=31))
+    [timer] = claim_all(db)
+
+    def unavailable(_session: Any, *, timer_id: int) -> bool:
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(work, "fire_timer", unavailable)
+    for _ in range(timers.MAX_ATTEMPTS + 1):
+        with pytest.raises(sa.exc.OperationalError):
+            work.fire_one(db, timer)
+    with db.reading() as s:
+        assert (s.get(Timer, timer).status, s.get(Timer, timer).attempts) == ("pending", 0)
+    monkeypatch.undo()
+    assert work.fire_one(db, timer) == 1
+    assert status(api, case) == "completed"
 
 
 def test_a_model_error_after_a_timer_becomes_an_incident_and_the_batch_still_commits(
