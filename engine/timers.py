@@ -205,7 +205,7 @@ def record_failure(session: Session, timer_id: int, error: str, *, actor: str,
     timer = session.get(Timer, timer_id, with_for_update=True)
     if timer is None or timer.status != PENDING:
         return False
-    timer.attempts = (timer.attempts or 0) + 1
+    timer.attempts += 1
     timer.last_error = error[:4000]
     if timer.attempts < max_attempts:
         return False
