@@ -88,6 +88,16 @@ def login(request: Request, form: CheckedForm, db: DbDep) -> Response:
     return response
 
 
+@router.get("/logout", include_in_schema=False)
+def logout_page(request: Request,
+                principal: Annotated[Principal | None, Depends(optional_principal)]) -> Response:
+    """Ask before logging out: a link or a typed address must not end the session (logging
+    out is a POST with the CSRF token, like every change); nobody logged in goes to /login."""
+    if principal is None:
+        return redirect("/login")
+    return render(request, "logout.html", principal=principal)
+
+
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request, _form: CheckedForm, db: DbDep) -> Response:
     """End the session: the token is revoked, not just forgotten by the browser."""

@@ -90,6 +90,27 @@ def test_logout_revokes_the_session_token_itself(api: Api, browser: Any) -> None
     assert stolen.get("/tasks", expect=303).headers["location"].startswith("/login")
 
 
+def test_the_logout_address_asks_first_and_only_its_form_ends_the_session(
+        api: Api, browser: Any) -> None:
+    api.user("eija", ["staff"], ["employer_services"])
+    pages = browser().login("eija")
+
+    # Opening /logout (a link, a typed address) asks, in Finnish, and changes nothing
+    page = pages.get("/logout").text
+    assert "Haluatko kirjautua ulos?" in page
+    assert 'action="/logout"' in page
+    pages.get("/tasks")
+
+    # Its button logs out
+    pages.get("/logout")
+    assert pages.post("/logout").headers["location"] == "/login"
+    assert pages.get("/tasks", expect=303).headers["location"].startswith("/login")
+    # and then the address sends to the login page; in English it asks in English
+    assert pages.get("/logout", expect=303).headers["location"] == "/login"
+    english = browser().login("eija")
+    assert "Do you want to log out?" in english.get("/logout?lang=en").text
+
+
 def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
         intake: Api, browser: Any) -> None:
     intake.user("eija", ["staff"], ["employer_services"])
